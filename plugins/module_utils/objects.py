@@ -1,0 +1,173 @@
+# Copyright (c) servicemesh.federation contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Desired objects for one direction (CA ConfigMap + ServiceMeshPeer) and owned-field diffing.
+
+Pure Python: objects are plain dicts in the shape the Kubernetes API returns.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from ansible_collections.servicemesh.federation.plugins.module_utils.plan import (
+    DEFAULT_DISCOVERY_PORT,
+    DEFAULT_SERVICE_PORT,
+    MANAGED_BY,
+    ROOT_CERT_KEY,
+)
+
+SMP_API_VERSION = "federation.maistra.io/v1"
+# Container ports of every federation ingress gateway (fact sheet §4.2); the Service may expose
+# them on other ports, which are what the peer must dial.
+INGRESS_DISCOVERY_PORT = 8188
+INGRESS_SERVICE_PORT = 15443
+
+
+class ObjectError(ValueError):
+    """Facts needed to build a desired object are missing."""
+
+
+def _root_pem(root_cert) -> str | None:
+    # mesh_info returns {"pem": ...}; the contract's peer_facts carry the PEM string itself.
+    if isinstance(root_cert, dict):
+        return root_cert.get("pem")
+    return root_cert
+
+
+def desired_objects(link: dict, peer_facts: dict) -> tuple[dict, dict]:
+    """Return (CA ConfigMap, ServiceMeshPeer) for the direction link['mesh'] -> link['peer'].
+
+    ``peer_facts``: {"root_cert": PEM, "ingress": {gateway: {"addresses", "discovery_port",
+    "service_port"}}} from the peer's mesh_info. Overrides in ``link`` win over the facts.
+    """
+    where = f"mesh {link['mesh']!r}, peer {link['peer']!r}"
+    pem = _root_pem(peer_facts.get("root_cert"))
+    if not pem:
+        raise ObjectError(f"{where}: the peer's root certificate is unknown")
+    ingress = (peer_facts.get("ingress") or {}).get(link["peer_ingress_gateway"]) or {}
+    addresses = link.get("addresses") or ingress.get("addresses")
+    if not addresses:
+        raise ObjectError(
+            f"{where}: no address for the peer's ingress gateway "
+            f"{link['peer_ingress_gateway']!r} in namespace {link['peer_namespace']!r} "
+            "(no load balancer address yet; set mesh_peers.<peer>.addresses to override)")
+
+    def port(key, default):
+        for value in (link.get(key), ingress.get(key)):
+            if value is not None:
+                return value
+        return default
+
+    metadata = {"name": link["ca_configmap"], "namespace": link["namespace"],
+                "labels": dict(MANAGED_BY)}
+    configmap = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata,
+        "data": {ROOT_CERT_KEY: pem},
+    }
+    peer = {
+        "apiVersion": SMP_API_VERSION,
+        "kind": "ServiceMeshPeer",
+        "metadata": {**metadata, "name": link["peer"], "labels": dict(MANAGED_BY)},
+        "spec": {
+            "remote": {
+                "addresses": list(addresses),
+                "discoveryPort": port("discovery_port", DEFAULT_DISCOVERY_PORT),
+                "servicePort": port("service_port", DEFAULT_SERVICE_PORT),
+            },
+            "gateways": {
+                "ingress": {"name": link["ingress_gateway"]},
+                "egress": {"name": link["egress_gateway"]},
+            },
+            "security": {
+                "trustDomain": link["peer_trust_domain"],
+                "clientID": link["client_id"],
+                "certificateChain": {"kind": "ConfigMap", "name": link["ca_configmap"]},
+            },
+        },
+    }
+    return configmap, peer
+
+
+def _service_port(ports: list, container_port: int) -> dict | None:
+    """The Service port entry that forwards to ``container_port``."""
+    for entry in ports:
+        if entry.get("targetPort", entry.get("port")) == container_port:
+            return entry
+    for entry in ports:
+        if entry.get("port") == container_port:
+            return entry
+    return None
+
+
+def ingress_address(service: dict, node_addresses: list[str] | None = None) -> dict | None:
+    """Where a peer reaches this ingress gateway Service, or None when there is no address yet.
+
+    LoadBalancer: the ingress IPs (else hostnames) and the Service ports for 8188 / 15443.
+    NodePort (type NodePort only, with ``node_addresses`` supplied by the caller): the node
+    addresses and node ports. A LoadBalancer still pending gives None rather than NodePort data
+    that would flip as soon as the balancer gets its address.
+    """
+    spec = service.get("spec") or {}
+    ports = spec.get("ports") or []
+    discovery = _service_port(ports, INGRESS_DISCOVERY_PORT) or {}
+    traffic = _service_port(ports, INGRESS_SERVICE_PORT) or {}
+    lb = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    addresses = [e.get("ip") or e.get("hostname") for e in lb if e.get("ip") or e.get("hostname")]
+    if addresses:
+        return {
+            "addresses": addresses,
+            "discovery_port": discovery.get("port", DEFAULT_DISCOVERY_PORT),
+            "service_port": traffic.get("port", DEFAULT_SERVICE_PORT),
+            "source": "loadbalancer",
+        }
+    if (spec.get("type") == "NodePort" and node_addresses
+            and discovery.get("nodePort") and traffic.get("nodePort")):
+        return {
+            "addresses": list(node_addresses),
+            "discovery_port": discovery["nodePort"],
+            "service_port": traffic["nodePort"],
+            "source": "nodeport",
+        }
+    return None
+
+
+def is_managed(obj: dict | None) -> bool:
+    labels = ((obj or {}).get("metadata") or {}).get("labels") or {}
+    return all(labels.get(k) == v for k, v in MANAGED_BY.items())
+
+
+def _project(actual, desired):
+    """The part of ``actual`` shaped like ``desired``: mapping keys we set, other values whole."""
+    if isinstance(desired, dict):
+        actual = actual if isinstance(actual, dict) else {}
+        return {k: _project(actual.get(k), v) for k, v in desired.items() if k in actual}
+    return copy.deepcopy(actual)
+
+
+def owned_fields(obj: dict) -> dict:
+    """The fields of a desired object that the collection owns."""
+    owned = {k: obj[k] for k in ("apiVersion", "kind", "data", "spec") if k in obj}
+    meta = obj["metadata"]
+    owned["metadata"] = {"name": meta["name"], "namespace": meta["namespace"],
+                         "labels": dict(meta.get("labels") or {})}
+    return copy.deepcopy(owned)
+
+
+def diff_owned(actual: dict | None, desired: dict) -> dict | None:
+    """Before / after of the fields we own, or None when they already match.
+
+    Server-set metadata, status, and labels / annotations / data keys / spec fields we do not
+    set are ignored, so a re-run against an unchanged cluster finds no difference.
+    """
+    after = owned_fields(desired)
+    meta = desired["metadata"]
+    header = f"{desired['kind']} {meta['namespace']}/{meta['name']}"
+    if actual is None:
+        return {"before": None, "after": after, "before_header": f"{header} (absent)",
+                "after_header": header}
+    before = _project(actual, after)
+    if before == after:
+        return None
+    return {"before": before, "after": after, "before_header": header, "after_header": header}

@@ -1,0 +1,469 @@
+# Copyright (c) servicemesh.federation contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Federation plan: validate the inventory and expand it into per-direction links.
+
+Pure Python (stdlib only) so it runs on the controller before any cluster is contacted and can
+be unit tested without Ansible. ``build_plan`` collects *every* problem and raises them together.
+Problem messages never contain credential values (api_key, password, kubeconfig).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from itertools import permutations
+
+MANAGED_BY = {"app.kubernetes.io/managed-by": "servicemesh.federation"}
+DEFAULT_DISCOVERY_PORT = 8188
+DEFAULT_SERVICE_PORT = 15443
+ROOT_CERT_KEY = "root-cert.pem"
+
+MESH_VARS = ("mesh_name", "mesh_namespace", "mesh_trust_domain", "mesh_cluster", "mesh_peers")
+CLUSTER_KEYS = (
+    "host", "api_key", "kubeconfig", "context", "username", "password",
+    "ca_cert", "validate_certs", "name", "oauth_host",
+)
+OVERRIDE_KEYS = ("addresses", "discovery_port", "service_port", "ingress_gateway", "egress_gateway")
+# The operator reserves these gateway names (fact sheet §4.2).
+RESERVED_GATEWAYS = ("istio-ingressgateway", "istio-egressgateway")
+# A peer named "istio" (or "ossm") would get the CA ConfigMap "istio-ca-root-cert" (or
+# "ossm-ca-root-cert"): the name of the mesh's OWN root ConfigMap (fact sheet §2).
+RESERVED_MESH_NAMES = ("istio", "ossm")
+
+CLIENT_ID_RE = re.compile(r"^[^/]+/ns/[^/]+/sa/[^/]+$")
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_HOSTNAME_LABEL = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?$")
+# SPIFFE trust domain characters: lowercase letters, digits, '.', '-', '_'.
+_TRUST_DOMAIN = re.compile(r"^[a-z0-9._-]+$")
+_URL = re.compile(r"^https?://[^\s/]+")
+
+LABEL_RULE = "lowercase letters, digits and '-', starting and ending with a letter or digit"
+
+
+class PlanError(Exception):
+    """The plan is invalid; ``problems`` lists every problem found."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__(
+            f"{len(self.problems)} problem(s) in the federation plan:\n- "
+            + "\n- ".join(self.problems)
+        )
+
+
+def dns1123_label_error(value) -> str | None:
+    """Why ``value`` is not a DNS-1123 label (Kubernetes object / namespace name), or None."""
+    if not isinstance(value, str) or not value:
+        return "must be a non-empty string"
+    if len(value) > 63:
+        return f"{value!r} is longer than 63 characters"
+    if not _DNS1123_LABEL.match(value):
+        return f"{value!r} is not a DNS-1123 label ({LABEL_RULE})"
+    return None
+
+
+def gateway_name_error(value) -> str | None:
+    """Why ``value`` cannot name a gateway (its Service name is a DNS-1035 label), or None."""
+    if not isinstance(value, str) or not value:
+        return "must be a non-empty string"
+    if len(value) > 63:
+        return f"{value!r} is longer than 63 characters"
+    if not _DNS1035_LABEL.match(value):
+        return (f"{value!r} is not a valid Service name (DNS-1035 label: lowercase letters, digits "
+                "and '-', starting with a letter, ending with a letter or digit)")
+    if value in RESERVED_GATEWAYS:
+        return f"{value!r} is reserved by the Service Mesh operator"
+    return None
+
+
+def trust_domain_error(value) -> str | None:
+    if not isinstance(value, str) or not value:
+        return "must be a non-empty string"
+    if "://" in value:
+        return (f"{value!r} must not include a scheme: peers build client IDs "
+                "<trust domain>/ns/<namespace>/sa/<account> without 'spiffe://'")
+    if "/" in value:
+        return f"{value!r} must not contain '/'"
+    if not _TRUST_DOMAIN.match(value):
+        return f"{value!r} may contain only lowercase letters, digits, '.', '-' and '_'"
+    return None
+
+
+def address_error(value) -> str | None:
+    """Why ``value`` is not a hostname or IPv4 address without a port, or None."""
+    if not isinstance(value, str) or not value:
+        return "must be a non-empty string"
+    if "://" in value:
+        return f"{value!r} must be a hostname or IP address, not a URL"
+    try:
+        ip = ipaddress.ip_address(value)
+    except ValueError:
+        pass
+    else:
+        if ip.version == 6:
+            return f"{value!r}: IPv6 is not supported by Service Mesh 2.x federation"
+        return None
+    if value.count(":") == 1 or value.startswith("["):
+        return (f"{value!r} must not include a port "
+                "(set discovery_port / service_port instead)")
+    name = value[:-1] if value.endswith(".") else value
+    if len(name) > 253 or not all(_HOSTNAME_LABEL.match(p) and len(p) <= 63
+                                  for p in name.split(".")):
+        return f"{value!r} is not a valid hostname or IPv4 address"
+    return None
+
+
+def port_error(value) -> str | None:
+    # bool is an int subclass; `true` is never a port.
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        return f"must be an integer from 1 to 65535, got {value!r}"
+    return None
+
+
+def client_id(peer_trust_domain: str, peer_namespace: str, peer_egress_gateway: str) -> str:
+    """SPIFFE principal (without ``spiffe://``) of the peer's egress gateway for this mesh."""
+    return f"{peer_trust_domain}/ns/{peer_namespace}/sa/{peer_egress_gateway}-service-account"
+
+
+def ca_configmap_name(peer: str) -> str:
+    return f"{peer}-ca-root-cert"
+
+
+class _Problems:
+    """Collects problem messages, each naming the mesh (and inventory host), field and reason."""
+
+    def __init__(self):
+        self.items: list[str] = []
+
+    def mesh(self, mesh: dict, field: str, reason: str) -> None:
+        where = f"mesh {mesh['name']!r}"
+        if mesh["host"] != mesh["name"]:
+            where += f" (inventory host {mesh['host']!r})"
+        self.items.append(f"{where}: {field}: {reason}")
+
+    def general(self, field: str, reason: str) -> None:
+        self.items.append(f"{field}: {reason}")
+
+
+def _str_var(hostvars: dict, key: str, default: str) -> str:
+    value = hostvars.get(key)
+    return default if value is None else value
+
+
+def _check_cluster(p: _Problems, mesh: dict, cluster, env_auth: bool) -> str | None:
+    """Validate mesh_cluster; return the auth method or None. Never echoes secret values."""
+    if cluster is None:
+        cluster = {}
+    if not isinstance(cluster, dict):
+        p.mesh(mesh, "mesh_cluster", "must be a mapping of connection settings")
+        return None
+    for key in sorted(set(cluster) - set(CLUSTER_KEYS)):
+        p.mesh(mesh, f"mesh_cluster.{key}",
+               f"unknown key (known keys: {', '.join(CLUSTER_KEYS)})")
+
+    def given(key):
+        return cluster.get(key) not in (None, "")
+
+    for key in ("host", "api_key", "context", "username", "password", "ca_cert", "name",
+                "oauth_host"):
+        if key in cluster and cluster[key] is not None and not isinstance(cluster[key], str):
+            p.mesh(mesh, f"mesh_cluster.{key}", "must be a string")
+    kubeconfig = cluster.get("kubeconfig")
+    if kubeconfig is not None and not isinstance(kubeconfig, (str, dict)):
+        p.mesh(mesh, "mesh_cluster.kubeconfig", "must be a file path or a kubeconfig mapping")
+    if "validate_certs" in cluster and not isinstance(cluster["validate_certs"], bool):
+        p.mesh(mesh, "mesh_cluster.validate_certs", "must be true or false")
+    for key in ("host", "oauth_host"):
+        if isinstance(cluster.get(key), str) and given(key) and not _URL.match(cluster[key]):
+            p.mesh(mesh, f"mesh_cluster.{key}",
+                   f"{cluster[key]!r} must be a URL such as https://api.example.com:6443")
+
+    if given("api_key") and (given("username") or given("password")):
+        p.mesh(mesh, "mesh_cluster",
+               "give either api_key or username + password, not both")
+        return None
+    if given("username") != given("password"):
+        missing = "password" if given("username") else "username"
+        p.mesh(mesh, f"mesh_cluster.{missing}", "missing (username and password go together)")
+        return None
+    if given("api_key") or given("username"):
+        if not given("host"):
+            p.mesh(mesh, "mesh_cluster.host",
+                   "missing: the API server URL is required with api_key or username + password")
+            return None
+        return "token" if given("api_key") else "password"
+    if given("kubeconfig"):
+        return "kubeconfig"
+    if env_auth:
+        return "environment"
+    if given("host"):
+        p.mesh(mesh, "mesh_cluster",
+               "host given without credentials: add api_key, or username + password")
+    else:
+        p.mesh(mesh, "mesh_cluster",
+               "no connection data: set kubeconfig (and optionally context), host + api_key, "
+               "or host + username + password (or provide K8S_AUTH_* environment variables)")
+    return None
+
+
+def _cluster_display(cluster, auth: str | None) -> str:
+    cluster = cluster if isinstance(cluster, dict) else {}
+    for key in ("name", "context", "host"):
+        if isinstance(cluster.get(key), str) and cluster[key]:
+            return cluster[key]
+    if auth == "environment":
+        return "K8S_AUTH_* environment"
+    return "kubeconfig default context"
+
+
+def _cluster_identity(cluster) -> tuple | None:
+    """Something that names the same cluster for two meshes, when we can tell."""
+    if not isinstance(cluster, dict):
+        return None
+    if isinstance(cluster.get("host"), str) and cluster["host"]:
+        return ("host", cluster["host"].rstrip("/"))
+    if isinstance(cluster.get("kubeconfig"), str) and cluster["kubeconfig"]:
+        return ("kubeconfig", cluster["kubeconfig"], cluster.get("context"))
+    return None
+
+
+def _read_mesh(p: _Problems, host: str, hostvars) -> dict:
+    """Apply defaults and validate the per-mesh scalars."""
+    if not isinstance(hostvars, dict):
+        hostvars = {}
+        p.general(f"inventory host {host!r}", "host variables must be a mapping")
+    name = _str_var(hostvars, "mesh_name", host)
+    mesh = {"name": name if isinstance(name, str) else str(name), "host": host}
+    for key in sorted(k for k in hostvars if isinstance(k, str) and k.startswith("mesh_")):
+        if key not in MESH_VARS:
+            p.mesh(mesh, key, f"unknown variable (known: {', '.join(MESH_VARS)})")
+
+    err = dns1123_label_error(name)
+    if err:
+        p.mesh(mesh, "mesh_name", err + " (it names the ServiceMeshPeer on the other meshes)")
+    elif name in RESERVED_MESH_NAMES:
+        p.mesh(mesh, "mesh_name",
+               f"{name!r} is reserved: peers would store its root in {name}-ca-root-cert, "
+               "the name of their own mesh root ConfigMap")
+    valid_name = err is None
+    mesh["namespace"] = _str_var(hostvars, "mesh_namespace", f"{mesh['name']}-system")
+    mesh["trust_domain"] = _str_var(hostvars, "mesh_trust_domain", f"{mesh['name']}.local")
+    # Defaults derived from an invalid name would only repeat the mesh_name problem.
+    for key, field, check in (("namespace", "mesh_namespace", dns1123_label_error),
+                              ("trust_domain", "mesh_trust_domain", trust_domain_error)):
+        err = check(mesh[key])
+        if err and (valid_name or hostvars.get(field) is not None):
+            p.mesh(mesh, field, err)
+
+    cluster = hostvars.get("mesh_cluster")
+    mesh["_cluster"] = cluster
+    mesh["_peers"] = hostvars.get("mesh_peers")
+    mesh["_valid_name"] = valid_name
+    return mesh
+
+
+def _directions(p: _Problems, names: list[str], links) -> list[tuple[str, str]]:
+    if links is None:
+        return list(permutations(sorted(names), 2))
+    if not isinstance(links, list):
+        p.general("federation_links", "must be a list of two-mesh lists")
+        return []
+    if not links:
+        p.general("federation_links",
+                  "is empty: list at least one pair, or leave it unset to link every pair")
+    known = set(names)
+    seen: dict[frozenset, int] = {}
+    directions = []
+    for i, link in enumerate(links):
+        field = f"federation_links[{i}]"
+        if (not isinstance(link, (list, tuple)) or len(link) != 2
+                or not all(isinstance(m, str) for m in link)):
+            p.general(field, f"must be a list of exactly two mesh names, got {link!r}")
+            continue
+        a, b = link
+        if a == b:
+            p.general(field, f"links {a!r} to itself (a mesh cannot peer with itself)")
+            continue
+        unknown = [m for m in (a, b) if m not in known]
+        if unknown:
+            p.general(field, f"unknown mesh {', '.join(map(repr, unknown))} "
+                             f"(known meshes: {', '.join(sorted(known))})")
+            continue
+        key = frozenset(link)
+        if key in seen:
+            p.general(field, f"duplicates federation_links[{seen[key]}] "
+                             "(a link already means both directions)")
+            continue
+        seen[key] = i
+        directions += [(a, b), (b, a)]
+    return sorted(directions)
+
+
+def _check_overrides(p: _Problems, mesh: dict, linked: set[str], known: set[str]) -> dict:
+    """Validate mesh_peers; return {peer: overrides} for the valid peer entries."""
+    peers = mesh["_peers"]
+    if peers is None:
+        return {}
+    if not isinstance(peers, dict):
+        p.mesh(mesh, "mesh_peers", "must be a mapping keyed by peer mesh name")
+        return {}
+    result = {}
+    for peer in sorted(peers, key=str):
+        field = f"mesh_peers.{peer}"
+        if peer == mesh["name"]:
+            p.mesh(mesh, field, "a mesh cannot peer with itself")
+            continue
+        if peer not in known:
+            p.mesh(mesh, field, f"unknown peer mesh (known meshes: {', '.join(sorted(known))})")
+            continue
+        if peer not in linked:
+            p.mesh(mesh, field, "this mesh is not linked with that peer (see federation_links)")
+            continue
+        over = peers[peer]
+        if over is None:
+            over = {}
+        if not isinstance(over, dict):
+            p.mesh(mesh, field, "must be a mapping of overrides")
+            continue
+        for key in sorted(set(over) - set(OVERRIDE_KEYS), key=str):
+            p.mesh(mesh, f"{field}.{key}",
+                   f"unknown override (known: {', '.join(OVERRIDE_KEYS)})")
+        if "addresses" in over:
+            addresses = over["addresses"]
+            if not isinstance(addresses, list) or not addresses:
+                p.mesh(mesh, f"{field}.addresses",
+                       "must be a non-empty list of hostnames or IP addresses")
+            else:
+                for i, address in enumerate(addresses):
+                    err = address_error(address)
+                    if err:
+                        p.mesh(mesh, f"{field}.addresses[{i}]", err)
+        for key in ("discovery_port", "service_port"):
+            if key in over:
+                err = port_error(over[key])
+                if err:
+                    p.mesh(mesh, f"{field}.{key}", err)
+        result[peer] = over
+    return result
+
+
+def build_plan(meshes: dict, links: list | None = None, env_auth: bool = False) -> dict:
+    """Validate the inventory and return the federation plan (see docs/architecture.md).
+
+    ``meshes`` maps inventory hostname -> that host's variables (mesh_* keys; other keys are
+    ignored, unknown ``mesh_*`` keys are reported as typos). ``links`` is ``federation_links``
+    (None: every ordered pair). ``env_auth`` tells that K8S_AUTH_* environment variables supply
+    the connection, so an empty ``mesh_cluster`` is accepted. Raises PlanError with every problem.
+    """
+    p = _Problems()
+    if not isinstance(meshes, dict) or not meshes:
+        raise PlanError(["meshes: no meshes given (is the inventory group 'meshes' empty?)"])
+
+    by_host = {host: _read_mesh(p, str(host), meshes[host]) for host in sorted(meshes, key=str)}
+    by_name: dict[str, dict] = {}
+    for mesh in by_host.values():
+        other = by_name.get(mesh["name"])
+        if other:
+            p.mesh(mesh, "mesh_name",
+                   f"{mesh['name']!r} is also the name of inventory host {other['host']!r}")
+        else:
+            by_name[mesh["name"]] = mesh
+
+    owner: dict[str, dict] = {}
+    for mesh in by_host.values():
+        td = mesh["trust_domain"]
+        if isinstance(td, str) and td in owner:
+            p.mesh(mesh, "mesh_trust_domain",
+                   f"{td!r} is also the trust domain of mesh {owner[td]['name']!r} "
+                   "(trust domains must be unique)")
+        owner.setdefault(td, mesh)
+
+    namespaces: dict[tuple, dict] = {}
+    for mesh in by_host.values():
+        mesh["auth"] = _check_cluster(p, mesh, mesh["_cluster"], env_auth)
+        mesh["cluster"] = _cluster_display(mesh["_cluster"], mesh["auth"])
+        identity = _cluster_identity(mesh["_cluster"])
+        if identity is not None:
+            key = (identity, mesh["namespace"])
+            if key in namespaces:
+                p.mesh(mesh, "mesh_namespace",
+                       f"{mesh['namespace']!r} on the same cluster is also the control plane "
+                       f"namespace of mesh {namespaces[key]['name']!r}")
+            namespaces.setdefault(key, mesh)
+
+    names = sorted(by_name)
+    directions = _directions(p, names, links)
+    linked: dict[str, set[str]] = {name: set() for name in names}
+    for a, b in directions:
+        linked[a].add(b)
+    overrides = {m["name"]: _check_overrides(p, m, linked[m["name"]], set(names))
+                 for m in by_name.values()}
+
+    def gateway(mesh_name: str, peer: str, kind: str) -> str:
+        value = overrides.get(mesh_name, {}).get(peer, {}).get(f"{kind}_gateway")
+        return f"{kind}-{peer}" if value is None else value
+
+    # Local gateway names per mesh: valid, and one dedicated gateway per peer and direction
+    # (fact sheet §4.2: names unique across ingress and egress, never shared between peers).
+    for name in names:
+        mesh = by_name[name]
+        used: dict[str, str] = {}
+        for peer in sorted(linked[name]):
+            for kind in ("ingress", "egress"):
+                gw = gateway(name, peer, kind)
+                field = f"mesh_peers.{peer}.{kind}_gateway"
+                default = gw == f"{kind}-{peer}"
+                if default and not by_name[peer]["_valid_name"]:
+                    continue  # the peer's name is already reported; don't repeat it per mesh
+                err = gateway_name_error(gw)
+                if err:
+                    p.mesh(mesh, field,
+                           err + (" (the default name; set this override)" if default else ""))
+                elif gw in used:
+                    p.mesh(mesh, field, f"{gw!r} is already the {used[gw]} "
+                                        "(each peer needs its own ingress and egress gateway)")
+                else:
+                    used[gw] = f"{kind} gateway for peer {peer!r}"
+
+    plan_meshes = {}
+    for name in names:
+        mesh = by_name[name]
+        plan_links = []
+        for peer in sorted(linked[name]):
+            other = by_name[peer]
+            over = overrides.get(name, {}).get(peer, {})
+            peer_egress = gateway(peer, name, "egress")
+            # Valid trust domain, namespace and gateway name make a client ID that matches
+            # CLIENT_ID_RE; each part was checked above, so no separate check here.
+            cid = client_id(other["trust_domain"], other["namespace"], peer_egress)
+            plan_links.append({
+                "mesh": name,
+                "peer": peer,
+                "peer_host": other["host"],
+                "namespace": mesh["namespace"],
+                "peer_namespace": other["namespace"],
+                "peer_trust_domain": other["trust_domain"],
+                "ingress_gateway": gateway(name, peer, "ingress"),
+                "egress_gateway": gateway(name, peer, "egress"),
+                "peer_ingress_gateway": gateway(peer, name, "ingress"),
+                "peer_egress_gateway": peer_egress,
+                "client_id": cid,
+                "ca_configmap": ca_configmap_name(peer),
+                "addresses": over.get("addresses"),
+                "discovery_port": over.get("discovery_port"),
+                "service_port": over.get("service_port"),
+            })
+        plan_meshes[name] = {
+            "name": name,
+            "host": mesh["host"],
+            "namespace": mesh["namespace"],
+            "trust_domain": mesh["trust_domain"],
+            "cluster": mesh["cluster"],
+            "auth": mesh["auth"],
+            "links": plan_links,
+        }
+
+    if p.items:
+        raise PlanError(sorted(p.items))
+    return {"meshes": plan_meshes, "directions": [list(d) for d in directions]}
