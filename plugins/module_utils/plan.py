@@ -138,7 +138,7 @@ class _Problems:
 
     def mesh(self, mesh: dict, field: str, reason: str) -> None:
         where = f"mesh {mesh['name']!r}"
-        if mesh["host"] != mesh["name"]:
+        if mesh["host"] != mesh["name"] or mesh.get("_duplicate"):
             where += f" (inventory host {mesh['host']!r})"
         self.items.append(f"{where}: {field}: {reason}")
 
@@ -365,13 +365,16 @@ def build_plan(meshes: dict, links: list | None = None, env_auth: bool = False) 
     for mesh in by_host.values():
         other = by_name.get(mesh["name"])
         if other:
+            mesh["_duplicate"] = True
             p.mesh(mesh, "mesh_name",
                    f"{mesh['name']!r} is also the name of inventory host {other['host']!r}")
         else:
             by_name[mesh["name"]] = mesh
 
+    # Uniqueness below is checked among distinctly named meshes: a duplicate name (reported
+    # above) would otherwise repeat itself as a duplicate namespace and trust domain.
     owner: dict[str, dict] = {}
-    for mesh in by_host.values():
+    for mesh in by_name.values():
         td = mesh["trust_domain"]
         if isinstance(td, str) and td in owner:
             p.mesh(mesh, "mesh_trust_domain",
@@ -379,10 +382,11 @@ def build_plan(meshes: dict, links: list | None = None, env_auth: bool = False) 
                    "(trust domains must be unique)")
         owner.setdefault(td, mesh)
 
-    namespaces: dict[tuple, dict] = {}
     for mesh in by_host.values():
         mesh["auth"] = _check_cluster(p, mesh, mesh["_cluster"], env_auth)
         mesh["cluster"] = _cluster_display(mesh["_cluster"], mesh["auth"])
+    namespaces: dict[tuple, dict] = {}
+    for mesh in by_name.values():
         identity = _cluster_identity(mesh["_cluster"])
         if identity is not None:
             key = (identity, mesh["namespace"])
