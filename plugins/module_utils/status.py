@@ -160,7 +160,8 @@ def _cell(mesh: str, peer: str, results: dict, link: dict | None) -> dict:
         "remote": remote,
         "evidence": {
             "watch_state": here["watch"]["state"],
-            "last_disconnect_status": here["watch"]["last_disconnect_status"],
+            # While the watch is connected, a lastDisconnectStatus is a leftover, not evidence.
+            "last_disconnect_status": None if watch else here["watch"]["last_disconnect_status"],
             "meaning": meaning,
             "peer_side_state": there["watch"]["state"],
             "pointers": [] if state == "connected" else diagnostic_pointers(mesh, peer, link),
