@@ -1,0 +1,48 @@
+# Copyright: (c) 2026, servicemesh.federation contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What every federation module shares: the argument spec and the run / fail wrapper."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
+
+from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import (
+    ClusterError,
+    connect,
+)
+
+
+class TaskError(Exception):
+    """The task cannot be done as asked (bad input, or the cluster holds something in the way).
+
+    `result` carries what was already done (e.g. the write count) into the failure.
+    """
+
+    def __init__(self, message: str, result: dict | None = None) -> None:
+        super().__init__(message)
+        self.result = result or {}
+
+
+def argspec(**options) -> dict:
+    """kubernetes.core's connection options (same names, K8S_AUTH_* variables) plus `options`."""
+    spec = copy.deepcopy(AUTH_ARG_SPEC)
+    spec.update(options)
+    return spec
+
+
+def run(module, action: Callable, check_input: Callable | None = None) -> None:
+    """Exit with `action(cluster)`, or `action(cluster, check_input())` when the task's input
+    must be checked before the first API request.
+
+    Expected failures (API errors, bad input) become one fail_json whose message names the
+    cluster, namespace, object and reason; anything else is a bug and keeps its traceback.
+    """
+    try:
+        checked = (check_input(),) if check_input else ()
+        result = action(connect(module), *checked)
+    except (ClusterError, TaskError) as exc:
+        module.fail_json(msg=str(exc), **getattr(exc, "result", {}))
+    module.exit_json(**result)

@@ -1,0 +1,216 @@
+# Copyright: (c) 2026, servicemesh.federation contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Pre-flight facts of one mesh (mesh_info): read-only, and never reads a Secret.
+
+Missing things are returned as `problems` (clear sentences) rather than failures, so the
+caller can report every mesh's problems at once before anything is written. Only errors that
+make the cluster unusable (unreachable, credentials rejected, not allowed to read the mesh
+namespace) raise.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ansible_collections.servicemesh.federation.plugins.module_utils.certs import (
+    CertError,
+    parse_root_cert,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import (
+    CONFIGMAP,
+    DEPLOYMENT,
+    NAMESPACE,
+    SERVICE,
+    SERVICE_MESH_CONTROL_PLANE,
+    SERVICE_MESH_PEER,
+    AccessDenied,
+    ClusterError,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.objects import (
+    ingress_address,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.plan import ROOT_CERT_KEY
+
+MIN_VERSION = (2, 1)  # federation appeared in OpenShift Service Mesh 2.1
+DEFAULT_CA_CONFIGMAP = "istio-ca-root-cert"
+CA_CONFIGMAP_ENV = "PILOT_CA_CERT_CONFIG_MAP_NAME"
+ISTIOD_SELECTOR = "app=istiod"
+NODE = ("v1", "Node")
+
+
+def _version(text) -> tuple[int, ...] | None:
+    match = re.match(r"^v?(\d+)\.(\d+)", str(text or ""))
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def _condition(obj: dict, kind: str) -> dict:
+    for condition in (obj.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == kind:
+            return condition
+    return {}
+
+
+def _crds(cluster, problems: list) -> dict:
+    served = {}
+    for plural, (gvk, product) in {
+        "servicemeshpeers": (SERVICE_MESH_PEER, "federation"),
+        "servicemeshcontrolplanes": (SERVICE_MESH_CONTROL_PLANE, "control plane"),
+    }.items():
+        served[plural] = cluster.serves(*gvk)
+        if not served[plural]:
+            problems.append(
+                "the {} API {}.{} ({}) is not served: is OpenShift Service Mesh 2.1 or "
+                "later installed?".format(product, plural, gvk[0].split("/")[0], gvk[0]))
+    return served
+
+
+def _namespace_exists(cluster, namespace: str) -> bool | None:
+    """None when we may not read Namespaces (a least-privilege identity with only a Role)."""
+    try:
+        return cluster.get(NAMESPACE, "", namespace) is not None
+    except AccessDenied:
+        return None
+
+
+def _control_plane(cluster, namespace: str, problems: list) -> dict | None:
+    items, _ = cluster.list(SERVICE_MESH_CONTROL_PLANE, namespace)
+    if not items:
+        problems.append(f"no ServiceMeshControlPlane in namespace {namespace}")
+        return None
+    smcp = items[0]
+    name = smcp["metadata"]["name"]
+    status = smcp.get("status") or {}
+    version_text = (smcp.get("spec") or {}).get("version") or status.get("chartVersion")
+    version = _version(version_text)
+    ready = _condition(smcp, "Ready")
+    facts = {"name": name, "version": version_text, "ready": ready.get("status") == "True"}
+    if version is None:
+        problems.append(f"ServiceMeshControlPlane {namespace}/{name}: version unknown "
+                        "(no spec.version or status.chartVersion)")
+    elif version < MIN_VERSION:
+        problems.append(f"ServiceMeshControlPlane {namespace}/{name} is version "
+                        f"{version_text}; federation needs v2.1 or later")
+    if not facts["ready"]:
+        detail = ready.get("message") or ready.get("reason") or "no Ready condition"
+        problems.append(f"ServiceMeshControlPlane {namespace}/{name} is not Ready: {detail}")
+    return facts
+
+
+def _ca_configmap(cluster, namespace: str) -> tuple[str, str]:
+    """(ConfigMap name, where it came from): istiod's PILOT_CA_CERT_CONFIG_MAP_NAME, else the
+    default. Reading Deployments is optional: no permission or no istiod means the default."""
+    try:
+        deployments, _ = cluster.list(DEPLOYMENT, namespace, label_selector=ISTIOD_SELECTOR)
+    except ClusterError:
+        return DEFAULT_CA_CONFIGMAP, "default"
+    for deployment in deployments:
+        containers = (((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}) \
+            .get("containers") or []
+        for container in containers:
+            for env in container.get("env") or []:
+                if env.get("name") == CA_CONFIGMAP_ENV and env.get("value"):
+                    return env["value"], "istiod {}".format(deployment["metadata"]["name"])
+    return DEFAULT_CA_CONFIGMAP, "default"
+
+
+def _root_cert(cluster, namespace: str, name: str, problems: list) -> dict | None:
+    configmap = cluster.get(CONFIGMAP, namespace, name)
+    if configmap is None:
+        problems.append(f"root certificate ConfigMap {namespace}/{name} does not exist "
+                        "(istiod has not published the mesh's root yet?)")
+        return None
+    pem = (configmap.get("data") or {}).get(ROOT_CERT_KEY)
+    if not pem:
+        problems.append(f"ConfigMap {namespace}/{name} has no key {ROOT_CERT_KEY}")
+        return None
+    try:
+        described = parse_root_cert(pem)
+    except CertError as exc:
+        problems.append(f"ConfigMap {namespace}/{name} key {ROOT_CERT_KEY}: {exc}")
+        return None
+    return {"pem": pem, "sha256": described["sha256"], "not_after": described["not_after"],
+            "subject": described["subject"], "count": described["count"]}
+
+
+def _node_addresses(cluster) -> list[str] | None:
+    """Addresses of the cluster's nodes, for NodePort gateways (None when we may not read them)."""
+    try:
+        nodes, _ = cluster.list(NODE, "")
+    except ClusterError:
+        return None
+    addresses = []
+    for node in nodes:
+        by_type = {a.get("type"): a.get("address")
+                   for a in (node.get("status") or {}).get("addresses") or []}
+        address = by_type.get("ExternalIP") or by_type.get("InternalIP")
+        if address:
+            addresses.append(address)
+    return addresses
+
+
+def _gateways(cluster, namespace: str, peers: list, problems: list) -> dict:
+    services, _ = cluster.list(SERVICE, namespace)
+    by_name = {s["metadata"]["name"]: s for s in services}
+    node_addresses = None
+    if any((by_name.get(p["ingress_gateway"]) or {}).get("spec", {}).get("type") == "NodePort"
+           for p in peers):
+        node_addresses = _node_addresses(cluster)
+    ingress = {}
+    for peer in peers:
+        for role in ("ingress", "egress"):
+            gateway = peer[role + "_gateway"]
+            if gateway not in by_name:
+                problems.append("no Service {}/{}: the {} gateway for peer {} is "
+                                "missing".format(namespace, gateway, role, peer["peer"]))
+        gateway = peer["ingress_gateway"]
+        if gateway not in by_name:
+            continue
+        address = ingress_address(by_name[gateway], node_addresses)
+        if address is None:
+            ingress[gateway] = {"addresses": [], "discovery_port": None, "service_port": None,
+                                "source": None}
+            if peer.get("require_address", True):
+                problems.append(
+                    "ingress gateway Service {}/{} (for peer {}) has no address yet: no "
+                    "load balancer address{}; set an address override for this peer if it is "
+                    "reached another way".format(
+                        namespace, gateway, peer["peer"],
+                        "" if node_addresses else " and no readable node addresses"))
+        else:
+            ingress[gateway] = address
+    return ingress
+
+
+def peer_gateways(peers: list) -> list:
+    """The peers with this mesh's default gateway names filled in (ingress-/egress-<peer>)."""
+    return [dict(p, ingress_gateway=p.get("ingress_gateway") or "ingress-" + p["peer"],
+                 egress_gateway=p.get("egress_gateway") or "egress-" + p["peer"])
+            for p in peers]
+
+
+def gather(cluster, namespace: str, peers: list) -> dict:
+    """The mesh facts in the shape of mesh_info's `mesh` return value."""
+    problems: list[str] = []
+    version = (cluster.client.client.version or {}).get("kubernetes") or {}
+    mesh = {
+        "namespace": namespace,
+        "cluster": cluster.name,
+        "cluster_version": version.get("gitVersion"),
+        "crds": _crds(cluster, problems),
+        "smcp": None,
+        "ca_configmap": None,
+        "ca_configmap_source": None,
+        "root_cert": None,
+        "ingress": {},
+        "problems": problems,
+    }
+    if _namespace_exists(cluster, namespace) is False:
+        problems.append(f"namespace {namespace} does not exist")
+        return mesh
+    if mesh["crds"]["servicemeshcontrolplanes"]:
+        # The first read in the mesh namespace: AccessDenied here fails the task (by design).
+        mesh["smcp"] = _control_plane(cluster, namespace, problems)
+    mesh["ingress"] = _gateways(cluster, namespace, peers, problems)
+    mesh["ca_configmap"], mesh["ca_configmap_source"] = _ca_configmap(cluster, namespace)
+    mesh["root_cert"] = _root_cert(cluster, namespace, mesh["ca_configmap"], problems)
+    return mesh

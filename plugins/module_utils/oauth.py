@@ -1,0 +1,174 @@
+# Copyright: (c) 2026, servicemesh.federation contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""OpenShift OAuth login (challenging-client flow) and token revocation.
+
+Login: read the OAuth server metadata, then GET its authorize endpoint with
+response_type=token for the built-in client "openshift-challenging-client", sending the
+username and password as HTTP Basic credentials plus the X-CSRF-Token header the server
+requires for challenges. The server answers 302 with the access token in the Location
+fragment; the redirect is not followed (its target is a page meant for browsers).
+
+Revocation: the API object oauthaccesstokens/<name> is named "sha256~" + unpadded base64url
+of the SHA-256 of the token body (the token without its "sha256~" prefix); a user may delete
+their own token by authenticating with it.
+
+No function here ever puts a password or token in an exception message.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+try:
+    import requests
+except ImportError:  # reported by the module through missing_required_lib
+    requests = None
+
+HAS_REQUESTS = requests is not None
+
+CHALLENGING_CLIENT = "openshift-challenging-client"
+TOKEN_PREFIX = "sha256~"
+TIMEOUT = 30  # seconds per request
+
+
+class OAuthError(Exception):
+    """Login or revocation failed; the message names the server and the reason."""
+
+
+def tls_verify(validate_certs: bool | None, ca_cert: str | None):
+    """The `verify` argument for requests: TLS is verified unless validate_certs is false."""
+    if validate_certs is False:
+        return False
+    return ca_cert or True
+
+
+def token_object_name(token: str) -> str:
+    """Name of the oauthaccesstokens object that holds `token`."""
+    body = token[len(TOKEN_PREFIX):] if token.startswith(TOKEN_PREFIX) else token
+    digest = hashlib.sha256(body.encode("utf-8")).digest()
+    return TOKEN_PREFIX + base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
+
+
+def token_from_location(location: str) -> str:
+    """The access_token in the fragment of the authorize redirect."""
+    fragment = parse_qs(urlsplit(location).fragment)
+    if "error" in fragment:
+        # error / error_description are the server's words (RFC 6749 4.2.2.1), not secrets
+        detail = fragment.get("error_description", fragment["error"])[0]
+        raise OAuthError(f"the OAuth server refused the login: {detail}")
+    tokens = fragment.get("access_token")
+    if not tokens:
+        raise OAuthError("the OAuth server's redirect carries no access token")
+    return tokens[0]
+
+
+def _request(session, method: str, url: str, what: str, **kwargs):
+    try:
+        return session.request(method, url, timeout=TIMEOUT, **kwargs)
+    except requests.exceptions.SSLError as exc:
+        raise OAuthError(
+            f"{what}: TLS verification of {url} failed (set ca_cert to the CA that signs it): {exc}"
+        ) from exc
+    except requests.exceptions.RequestException as exc:
+        raise OAuthError(f"{what}: cannot reach {url}: {exc}") from exc
+
+
+def discover(session, server: str, verify) -> dict:
+    """OAuth server metadata from `<server>/.well-known/oauth-authorization-server`."""
+    url = server.rstrip("/") + "/.well-known/oauth-authorization-server"
+    response = _request(session, "GET", url, "OAuth discovery", verify=verify)
+    if response.status_code != 200:
+        raise OAuthError(
+            f"OAuth discovery: {url} answered {response.status_code} {response.reason}")
+    try:
+        metadata = response.json()
+        metadata["authorization_endpoint"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise OAuthError(f"OAuth discovery: {url} is not OAuth server metadata") from exc
+    return metadata
+
+
+def login(host: str, username: str, password: str, verify, oauth_host: str | None = None,
+          session=None) -> str:
+    """Log in with username and password; return the access token."""
+    session = session or requests.Session()
+    metadata = discover(session, oauth_host or host, verify)
+    endpoint = metadata["authorization_endpoint"]
+    query = urlencode({"response_type": "token", "client_id": CHALLENGING_CLIENT})
+    response = _request(
+        session, "GET", endpoint + "?" + query, "OAuth login",
+        auth=(username, password),
+        headers={"X-CSRF-Token": "1"},
+        verify=verify,
+        allow_redirects=False,
+    )
+    if response.status_code == 401:
+        raise OAuthError(f"OAuth login at {endpoint}: the username or password was rejected (401)")
+    location = response.headers.get("Location", "")
+    if response.status_code != 302 or not location:
+        raise OAuthError(f"OAuth login at {endpoint}: expected a 302 redirect, got "
+                         f"{response.status_code} {response.reason}")
+    return token_from_location(location)
+
+
+def revoke(host: str, token: str, verify, session=None) -> bool:
+    """Revoke `token`; False when it was already gone (deleted, expired or unknown)."""
+    session = session or requests.Session()
+    url = "{}/apis/oauth.openshift.io/v1/oauthaccesstokens/{}".format(
+        host.rstrip("/"), token_object_name(token))
+    response = _request(
+        session, "DELETE", url, "token revocation",
+        headers={"Authorization": "Bearer " + token, "Accept": "application/json"},
+        json={"kind": "DeleteOptions", "apiVersion": "v1"},
+        verify=verify,
+    )
+    if response.status_code in (200, 202):
+        return True
+    # 401: the API server no longer accepts the token, i.e. it is already revoked or expired.
+    if response.status_code in (401, 404):
+        return False
+    raise OAuthError(
+        f"token revocation at {host}: {response.status_code} {_status_message(response)}")
+
+
+def _status_message(response) -> str:
+    try:
+        return response.json().get("message") or response.reason
+    except ValueError:
+        return response.reason
+
+
+def session_params(module) -> dict:
+    """Host, credentials and TLS settings from the task options or the K8S_AUTH_* variables,
+    resolved by kubernetes.core exactly as for its own modules."""
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import (
+        _create_auth_spec,
+    )
+
+    auth = _create_auth_spec(module)
+    return {
+        "host": (auth.get("host") or "").rstrip("/"),
+        "username": auth.get("username"),
+        "password": auth.get("password"),
+        "api_key": auth.get("api_key"),
+        "verify": tls_verify(auth.get("verify_ssl"), auth.get("ssl_ca_cert")),
+        "oauth_host": module.params.get("oauth_host"),
+    }
+
+
+def apply_state(params: dict, state: str) -> dict:
+    """Log in (state present) or revoke (state absent); the module's result."""
+    needed = ["host"] + (["username", "password"] if state == "present" else ["api_key"])
+    missing = [name for name in needed if not params.get(name)]
+    if missing:
+        raise OAuthError("state={} needs {} (as options or K8S_AUTH_* variables)".format(
+            state, ", ".join(missing)))
+    host = params["host"]
+    if state == "present":
+        token = login(host, params["username"], params["password"], params["verify"],
+                      oauth_host=params.get("oauth_host"))
+        # A session credential, not a configuration change: re-runs stay "ok".
+        return {"changed": False, "host": host, "api_key": token}
+    return {"changed": revoke(host, params["api_key"], params["verify"]), "host": host}

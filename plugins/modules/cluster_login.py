@@ -1,0 +1,138 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, servicemesh.federation contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: cluster_login
+short_description: Log in to an OpenShift cluster with a username and password, or revoke the token
+version_added: 0.1.0
+author:
+  - servicemesh.federation maintainers
+description:
+  - With O(state=present), logs in through OpenShift's OAuth server with the
+    challenging-client flow (C(openshift-challenging-client), HTTP Basic credentials) and
+    returns a bearer token for the other modules of this collection.
+  - With O(state=absent), revokes the token given in O(api_key) by deleting its
+    C(oauthaccesstokens.oauth.openshift.io) object, authenticating with the token itself.
+    A token that is already revoked or expired is not an error.
+  - TLS is verified unless O(validate_certs=false); O(ca_cert) names the CA that signs the
+    API and OAuth servers' certificates.
+  - Of the connection options, this module uses O(host), O(username), O(password),
+    O(api_key), O(ca_cert) and O(validate_certs) (also from C(K8S_AUTH_*) variables); it
+    accepts the others so that it can share C(module_defaults) with the rest of the
+    C(servicemesh.federation.cluster) group.
+  - The returned token is a credential. Register the result under C(no_log) and revoke the
+    token in an C(always) section.
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+options:
+  state:
+    description:
+      - V(present) logs in and returns a token; V(absent) revokes O(api_key).
+    type: str
+    choices: [present, absent]
+    default: present
+  oauth_host:
+    description:
+      - URL of the OAuth server, when its metadata is not served by the API server at
+        C(<host>/.well-known/oauth-authorization-server).
+    type: str
+attributes:
+  check_mode:
+    support: partial
+    details:
+      - Logging in and revoking are session actions, not configuration changes, and both
+        happen in check mode too, so that a check-mode run can read the clusters and still
+        leaves no token behind.
+  diff_mode:
+    support: none
+  platform:
+    platforms: kubernetes
+notes:
+  - The token is returned in RV(api_key); never print it. Ansible masks O(password) and
+    O(api_key), not values derived from them.
+  - Logging out reports C(changed) when a token was revoked; use C(changed_when) in a
+    cleanup task if your idempotence check must not count it.
+seealso:
+  - module: servicemesh.federation.mesh_info
+requirements:
+  - requests
+"""
+
+EXAMPLES = r"""
+- name: Log in, federate, always log out
+  block:
+    - name: Log in to the cluster of mesh red-mesh
+      servicemesh.federation.cluster_login:
+        host: https://api.red.example.com:6443
+        username: federation-admin
+        password: "{{ vault_red_password }}"
+        ca_cert: /etc/pki/red-ca.crt
+      register: red_login
+      no_log: true
+
+    - name: Read the mesh's facts with the token
+      servicemesh.federation.mesh_info:
+        host: https://api.red.example.com:6443
+        api_key: "{{ red_login.api_key }}"
+        ca_cert: /etc/pki/red-ca.crt
+        namespace: red-mesh-system
+  always:
+    - name: Revoke the token
+      servicemesh.federation.cluster_login:
+        state: absent
+        host: https://api.red.example.com:6443
+        api_key: "{{ red_login.api_key }}"
+        ca_cert: /etc/pki/red-ca.crt
+      when: red_login.api_key is defined
+      no_log: true
+"""
+
+RETURN = r"""
+api_key:
+  description: The bearer token (C(sha256~...)). A credential; do not print it.
+  returned: when O(state=present)
+  type: str
+host:
+  description: The API server URL the token is for, as given.
+  returned: always
+  type: str
+  sample: https://api.red.example.com:6443
+"""
+
+from ansible.module_utils.basic import missing_required_lib  # noqa: E402
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (  # noqa: E402
+    AnsibleK8SModule,
+)
+
+from ansible_collections.servicemesh.federation.plugins.module_utils.common import (  # noqa: E402
+    argspec,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.oauth import (  # noqa: E402
+    HAS_REQUESTS,
+    OAuthError,
+    apply_state,
+    session_params,
+)
+
+
+def main():
+    module = AnsibleK8SModule(
+        argument_spec=argspec(
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            oauth_host=dict(type="str"),
+        ),
+        supports_check_mode=True,
+        check_k8s=False,
+    )
+    if not HAS_REQUESTS:
+        module.fail_json(msg=missing_required_lib("requests"))
+    try:
+        result = apply_state(session_params(module), module.params["state"])
+    except OAuthError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

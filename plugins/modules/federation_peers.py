@@ -1,0 +1,167 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, servicemesh.federation contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: federation_peers
+short_description: Manage a mesh's peer CA ConfigMaps and ServiceMeshPeers
+version_added: 0.1.0
+author:
+  - servicemesh.federation maintainers
+description:
+  - In one mesh's control-plane namespace, creates or updates, for every link of the plan,
+    the peer's CA root ConfigMap (C(<peer>-ca-root-cert), key C(root-cert.pem)) and then the
+    ServiceMeshPeer (C(federation.maistra.io/v1)) describing the peer.
+  - Reads the actual objects first (one labelled list per kind, a get by name only for an
+    object not yet labelled) and writes only what differs, as a JSON merge patch of the
+    fields this collection owns; a re-run sends no write request and reports no change.
+  - Every object written carries the label C(app.kubernetes.io/managed-by=servicemesh.federation).
+    An existing object without it that differs from the plan is not touched and the task
+    fails naming it, unless O(take_over=true) (the object is then adopted).
+  - Writes use the field manager C(servicemesh.federation) and ask the API server for strict
+    field validation (C(fieldValidation=Strict)), so a misspelt field is an error rather than
+    silently pruned.
+  - With O(state=absent), deletes the objects carrying the label (ServiceMeshPeers before
+    their ConfigMaps), all of them or those of O(peers), and nothing else.
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+options:
+  namespace:
+    description: The mesh's control-plane namespace.
+    type: str
+    required: true
+  state:
+    description: Whether the objects of O(links) should exist, or our objects be removed.
+    type: str
+    choices: [present, absent]
+    default: present
+  links:
+    description:
+      - The mesh's links from the federation plan (the C(links) list of one mesh in the
+        output of the M(servicemesh.federation.federation_plan) action), one per peer.
+      - Required with O(state=present).
+    type: list
+    elements: dict
+    default: []
+  peer_facts:
+    description:
+      - Per peer mesh name, what its M(servicemesh.federation.mesh_info) found,
+        C({root_cert, ingress}) (the root certificate PEM, or the C(root_cert) dictionary,
+        and the per-gateway ingress addresses). Overrides in O(links) win.
+    type: dict
+    default: {}
+  take_over:
+    description:
+      - Adopt existing objects that this collection did not create and that differ from the
+        plan, instead of failing. Adopting adds our label and sets our fields.
+    type: bool
+    default: false
+  peers:
+    description:
+      - With O(state=absent), only remove the objects for these peer mesh names. Default: every
+        object of this collection in O(namespace).
+    type: list
+    elements: str
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Predicts every change, with the same RV(objects) and RV(diff), and sends no write.
+  diff_mode:
+    support: full
+    details:
+      - Before / after of the fields this collection owns, for every object that changes.
+  platform:
+    platforms: kubernetes
+seealso:
+  - module: servicemesh.federation.mesh_info
+  - module: servicemesh.federation.federation_status
+requirements:
+  - kubernetes
+"""
+
+EXAMPLES = r"""
+- name: Create red-mesh's peers (links from the plan, facts from each peer's mesh_info)
+  servicemesh.federation.federation_peers:
+    context: red
+    namespace: red-mesh-system
+    links: "{{ plan.meshes['red-mesh'].links }}"
+    peer_facts:
+      green-mesh:
+        root_cert: "{{ green.mesh.root_cert.pem }}"
+        ingress: "{{ green.mesh.ingress }}"
+
+- name: Remove what the collection created for green-mesh only
+  servicemesh.federation.federation_peers:
+    context: red
+    namespace: red-mesh-system
+    state: absent
+    peers: [green-mesh]
+"""
+
+RETURN = r"""
+objects:
+  description: Every object considered, in order, with what was (or in check mode would be) done.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    kind:
+      description: C(ConfigMap) or C(ServiceMeshPeer).
+      type: str
+    name:
+      description: Object name.
+      type: str
+    action:
+      description:
+        - V(created), V(updated) (including adopted), V(unchanged), V(deleted), or V(absent)
+          (nothing of ours to delete).
+      type: str
+  sample:
+    - {kind: ConfigMap, name: green-mesh-ca-root-cert, action: created}
+    - {kind: ServiceMeshPeer, name: green-mesh, action: unchanged}
+writes:
+  description: Number of write requests sent to the API server (0 in check mode and on a re-run).
+  returned: always
+  type: int
+  sample: 2
+diff:
+  description: Before / after (fields this collection owns) of each object that changes.
+  returned: always
+  type: list
+  elements: dict
+"""
+
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (  # noqa: E402
+    AnsibleK8SModule,
+)
+
+from ansible_collections.servicemesh.federation.plugins.module_utils.common import (  # noqa: E402
+    argspec,
+    run,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.peers import (  # noqa: E402
+    apply_state,
+    check_input,
+)
+
+
+def main():
+    module = AnsibleK8SModule(
+        argument_spec=argspec(
+            namespace=dict(type="str", required=True),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            links=dict(type="list", elements="dict", default=[]),
+            peer_facts=dict(type="dict", default={}),
+            take_over=dict(type="bool", default=False),
+            peers=dict(type="list", elements="str"),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    run(module, lambda cluster, desired: apply_state(cluster, params, module.check_mode, desired),
+        check_input=lambda: check_input(params))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, servicemesh.federation contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: federation_status
+short_description: Discovery status of a mesh's ServiceMeshPeers, optionally waiting until connected
+version_added: 0.1.0
+author:
+  - servicemesh.federation maintainers
+description:
+  - Evaluates the C(status.discoveryStatus) of the ServiceMeshPeers in one mesh's
+    control-plane namespace, as seen by this mesh's istiod, for each peer - C(watch) (this mesh
+    reaches the peer) and C(remote) (the peer reaches this mesh).
+  - With O(wait=true), watches the ServiceMeshPeers (Kubernetes watch events, no polling)
+    until every listed peer is connected or O(timeout) seconds have passed. A timeout is not
+    a failure; RV(all_connected) tells, and the caller decides.
+  - For every peer that is not connected, gathers diagnostics - the ServiceMeshPeer's Events
+    and the last lines of this mesh's istiod and of its egress and ingress gateways for that
+    peer. Where the API server does not serve pod logs, a note says so.
+  - Read-only.
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+options:
+  namespace:
+    description: The mesh's control-plane namespace.
+    type: str
+    required: true
+  peers:
+    description:
+      - ServiceMeshPeer names (peer mesh names) to evaluate. Default - every ServiceMeshPeer
+        in O(namespace).
+    type: list
+    elements: str
+    default: []
+  wait:
+    description: Wait until every peer is connected, or until O(timeout).
+    type: bool
+    default: false
+  timeout:
+    description: How long to wait, in seconds, with O(wait=true).
+    type: int
+    default: 300
+attributes:
+  check_mode:
+    support: full
+    details: Read-only; runs the same in check mode.
+  diff_mode:
+    support: N/A
+    details: Read-only.
+  platform:
+    platforms: kubernetes
+seealso:
+  - module: servicemesh.federation.federation_peers
+requirements:
+  - kubernetes
+"""
+
+EXAMPLES = r"""
+- name: Wait up to five minutes for red-mesh's peers to connect
+  servicemesh.federation.federation_status:
+    context: red
+    namespace: red-mesh-system
+    peers: [green-mesh, blue-mesh]
+    wait: true
+    timeout: 300
+  register: red_status
+
+- name: Show what is wrong with a direction
+  ansible.builtin.debug:
+    msg: "{{ item.key }}: {{ item.value.watch.state }} - {{ item.value.watch.meaning }}"
+  loop: "{{ red_status.peers | dict2items }}"
+  when: not item.value.connected
+"""
+
+RETURN = r"""
+peers:
+  description:
+    - Per peer name, the evaluation of its ServiceMeshPeer (see the C(status.evaluate_peer)
+      shape - C(exists), C(has_status), C(watch), C(remote), C(connected)), plus C(events) and
+      C(logs) for a peer that is not connected.
+  returned: always
+  type: dict
+  sample:
+    green-mesh:
+      exists: true
+      has_status: true
+      connected: false
+      watch: {connected: false, state: "503", last_disconnect_status: 503 Service Unavailable}
+      remote: {connected: true, sources: []}
+      events: []
+      logs:
+        istiod: {component: istiod, pod: istiod-basic-0, note: "log not served by the API"}
+all_connected:
+  description: Whether every evaluated peer is connected in both directions as seen here.
+  returned: always
+  type: bool
+elapsed:
+  description: Seconds spent, including waiting.
+  returned: always
+  type: float
+"""
+
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (  # noqa: E402
+    AnsibleK8SModule,
+)
+
+from ansible_collections.servicemesh.federation.plugins.module_utils.common import (  # noqa: E402
+    argspec,
+    run,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.peer_status import (  # noqa: E402
+    status,
+)
+
+
+def main():
+    module = AnsibleK8SModule(
+        argument_spec=argspec(
+            namespace=dict(type="str", required=True),
+            peers=dict(type="list", elements="str", default=[]),
+            wait=dict(type="bool", default=False),
+            timeout=dict(type="int", default=300),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    run(module, lambda cluster: dict(
+        changed=False, **status(cluster, p["namespace"], p["peers"], p["wait"], p["timeout"])))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,229 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, servicemesh.federation contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: mesh_info
+short_description: Pre-flight facts of one service mesh for federation
+version_added: 0.1.0
+author:
+  - servicemesh.federation maintainers
+description:
+  - Reads, and never changes, what federating a mesh depends on, in the mesh's control-plane
+    namespace, and lists every missing or unusable item as a problem rather than failing, so
+    that a play can report the problems of all meshes before anything is written.
+  - Checks that the federation (C(federation.maistra.io/v1) C(servicemeshpeers)) and control
+    plane (C(maistra.io/v2) C(servicemeshcontrolplanes)) APIs are served; that the namespace
+    exists; that its ServiceMeshControlPlane is version 2.1 or later and Ready; and that the
+    ingress and egress gateway Services expected for each peer exist.
+  - Reads the mesh's root certificate from the ConfigMap istiod publishes (the name set by
+    istiod's C(PILOT_CA_CERT_CONFIG_MAP_NAME), else C(istio-ca-root-cert)), and refuses data
+    that is anything but PEM certificates (key material is reported, never returned).
+  - Reads the address of each per-peer ingress gateway (load balancer IP, else hostname,
+    else NodePort node addresses and node ports).
+  - Never reads Secrets. Fails only when the cluster cannot be used (unreachable, TLS or
+    credentials rejected, or not allowed to read the namespace); the message names the
+    cluster.
+extends_documentation_fragment:
+  - kubernetes.core.k8s_auth_options
+options:
+  namespace:
+    description:
+      - The mesh's control-plane namespace (where istiod and the ServiceMeshControlPlane run).
+    type: str
+    required: true
+  peers:
+    description:
+      - The peers this mesh federates with, and this mesh's local gateways for each.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      peer:
+        description: Name of the peer mesh.
+        type: str
+        required: true
+      ingress_gateway:
+        description: This mesh's ingress gateway Service for the peer; default C(ingress-<peer>).
+        type: str
+      egress_gateway:
+        description: This mesh's egress gateway Service for the peer; default C(egress-<peer>).
+        type: str
+      require_address:
+        description:
+          - Whether an ingress gateway without an address is a problem. Set V(false) when the
+            peer reaches this mesh through an address override.
+        type: bool
+        default: true
+attributes:
+  check_mode:
+    support: full
+    details: Read-only; runs the same in check mode.
+  diff_mode:
+    support: N/A
+    details: Read-only.
+  platform:
+    platforms: kubernetes
+seealso:
+  - module: servicemesh.federation.federation_peers
+requirements:
+  - kubernetes
+  - cryptography
+"""
+
+EXAMPLES = r"""
+- name: Inspect mesh red-mesh, which federates with green-mesh and blue-mesh
+  servicemesh.federation.mesh_info:
+    kubeconfig: ~/.kube/config
+    context: red
+    namespace: red-mesh-system
+    peers:
+      - peer: green-mesh
+      - peer: blue-mesh
+        ingress_gateway: blue-ingress
+        egress_gateway: blue-egress
+  register: red
+
+- name: Stop on any problem
+  ansible.builtin.assert:
+    that: red.mesh.problems | length == 0
+    fail_msg: "{{ red.mesh.problems | join('; ') }}"
+"""
+
+RETURN = r"""
+mesh:
+  description: The mesh's facts.
+  returned: always
+  type: dict
+  contains:
+    namespace:
+      description: The control-plane namespace.
+      type: str
+      returned: always
+      sample: red-mesh-system
+    cluster:
+      description: How the cluster is named in messages (context and/or API URL).
+      type: str
+      returned: always
+      sample: "'red' (https://127.0.0.70:6443)"
+    cluster_version:
+      description: The Kubernetes version of the API server.
+      type: str
+      returned: always
+      sample: v1.35.4
+    crds:
+      description: Whether each federation-related API is served.
+      type: dict
+      returned: always
+      sample: {servicemeshpeers: true, servicemeshcontrolplanes: true}
+    smcp:
+      description: The ServiceMeshControlPlane, or null when there is none.
+      type: dict
+      returned: always
+      contains:
+        name:
+          description: Its name.
+          type: str
+          sample: basic
+        version:
+          description: Its spec.version (else status.chartVersion).
+          type: str
+          sample: v2.5
+        ready:
+          description: Whether its Ready condition is True.
+          type: bool
+    ca_configmap:
+      description: Name of the ConfigMap holding the mesh's root certificate.
+      type: str
+      returned: always
+      sample: istio-ca-root-cert
+    ca_configmap_source:
+      description: Where that name came from (the istiod Deployment, or the default).
+      type: str
+      returned: always
+      sample: istiod istiod-basic
+    root_cert:
+      description: The mesh's root certificate, or null when missing or refused.
+      type: dict
+      returned: always
+      contains:
+        pem:
+          description: The PEM text, byte for byte as published.
+          type: str
+        sha256:
+          description: SHA-256 fingerprint (hex) of the first certificate.
+          type: str
+        not_after:
+          description: Expiry of the first certificate (ISO 8601, UTC).
+          type: str
+        subject:
+          description: Subject of the first certificate (RFC 4514).
+          type: str
+        count:
+          description: Number of certificates in the PEM data.
+          type: int
+    ingress:
+      description:
+        - Per ingress gateway Service name, where peers reach it; addresses are empty when
+          it has none yet.
+      type: dict
+      returned: always
+      sample:
+        ingress-green-mesh:
+          addresses: [127.0.70.10]
+          discovery_port: 8188
+          service_port: 15443
+          source: loadbalancer
+    problems:
+      description: Everything that stands in the way of federating this mesh, one sentence each.
+      type: list
+      elements: str
+      returned: always
+      sample:
+        - "no Service red-mesh-system/egress-blue: the egress gateway for peer blue is missing"
+"""
+
+from ansible.module_utils.basic import missing_required_lib  # noqa: E402
+from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (  # noqa: E402
+    AnsibleK8SModule,
+)
+
+from ansible_collections.servicemesh.federation.plugins.module_utils.certs import (  # noqa: E402
+    HAS_CRYPTOGRAPHY,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.common import (  # noqa: E402
+    argspec,
+    run,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.mesh_facts import (  # noqa: E402
+    gather,
+    peer_gateways,
+)
+
+PEER_SPEC = dict(
+    peer=dict(type="str", required=True),
+    ingress_gateway=dict(type="str"),
+    egress_gateway=dict(type="str"),
+    require_address=dict(type="bool", default=True),
+)
+
+
+def main():
+    module = AnsibleK8SModule(
+        argument_spec=argspec(
+            namespace=dict(type="str", required=True),
+            peers=dict(type="list", elements="dict", default=[], options=PEER_SPEC),
+        ),
+        supports_check_mode=True,
+    )
+    if not HAS_CRYPTOGRAPHY:
+        module.fail_json(msg=missing_required_lib("cryptography"))
+    params = module.params
+    run(module, lambda cluster: {
+        "changed": False,
+        "mesh": gather(cluster, params["namespace"], peer_gateways(params["peers"])),
+    })
+
+
+if __name__ == "__main__":
+    main()
