@@ -1,0 +1,50 @@
+# Copyright (c) servicemesh.federation contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Validate the whole federation plan on the controller (documented in modules/federation_plan)."""
+
+from __future__ import annotations
+
+import os
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.servicemesh.federation.plugins.module_utils.plan import (
+    PlanError,
+    build_plan,
+)
+
+ARGUMENT_SPEC = {
+    "meshes": {"type": "dict", "required": True},
+    "links": {"type": "raw"},
+    "env_auth": {"type": "bool"},
+}
+
+
+def env_auth_available(environ=os.environ) -> bool:
+    """Whether K8S_AUTH_* variables give kubernetes.core a connection without mesh_cluster."""
+    def given(name):
+        return bool(environ.get(name))
+
+    return (given("K8S_AUTH_KUBECONFIG") or given("K8S_AUTH_CONTEXT")
+            or (given("K8S_AUTH_HOST") and (given("K8S_AUTH_API_KEY")
+                                            or (given("K8S_AUTH_USERNAME")
+                                                and given("K8S_AUTH_PASSWORD")))))
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        _, args = self.validate_argument_spec(ARGUMENT_SPEC)
+        env_auth = args["env_auth"]
+        if env_auth is None:
+            env_auth = env_auth_available()
+        try:
+            plan = build_plan(args["meshes"], args["links"], env_auth=env_auth)
+        except PlanError as exc:
+            result.update(failed=True, msg=str(exc), problems=exc.problems)
+            return result
+        result.update(changed=False, plan=plan)
+        return result

@@ -1,0 +1,121 @@
+# Copyright (c) servicemesh.federation contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# This file only documents the action plugin plugins/action/federation_plan.py.
+
+DOCUMENTATION = r"""
+module: federation_plan
+short_description: Validate a Service Mesh federation plan and expand it into directions
+version_added: 0.1.0
+description:
+  - Runs on the controller and contacts no cluster.
+  - Applies the defaults (namespace C(<mesh>-system), trust domain C(<mesh>.local), gateways
+    C(ingress-<peer>) / C(egress-<peer>), client ID, CA ConfigMap C(<peer>-ca-root-cert)) to the
+    variables of every mesh and expands the topology into directions (every ordered pair, or
+    both directions of each explicit link).
+  - Validates the whole plan and fails listing B(every) problem at once, each naming the mesh
+    (and inventory host), the field and the reason. Credential values never appear in messages.
+  - "Checks: mesh names are unique DNS-1123 labels (and not C(istio) or C(ossm), whose CA
+    ConfigMap name would be a mesh's own root ConfigMap); namespaces are DNS-1123 labels and not
+    shared by two meshes on the same cluster; trust domains are unique, without scheme or C(/);
+    gateway names are valid Service names, not reserved, and one per peer and direction; links
+    name two distinct known meshes and are not repeated; C(mesh_peers) overrides name linked
+    peers and known keys (addresses without ports, ports 1-65535); C(mesh_cluster) has only
+    known keys and complete connection data; unknown C(mesh_*) variables are reported."
+options:
+  meshes:
+    description:
+      - Inventory hostname -> that host's variables C(mesh_name), C(mesh_namespace),
+        C(mesh_trust_domain), C(mesh_cluster), C(mesh_peers) (all optional; other keys are
+        ignored).
+      - C(mesh_cluster) holds kubernetes.core auth option names (C(host), C(api_key),
+        C(kubeconfig), C(context), C(username), C(password), C(ca_cert), C(validate_certs)) plus
+        C(name) and C(oauth_host). Connection data is complete with C(kubeconfig) (C(context)
+        optional), C(host) + C(api_key), or C(host) + C(username) + C(password). Secret values
+        are only checked for presence, so callers may pass them masked.
+    type: dict
+    required: true
+  links:
+    description:
+      - List of two-mesh lists (mesh names); each link means both directions.
+      - Omitted or null means every ordered pair. An empty list is an error.
+    type: raw
+  env_auth:
+    description:
+      - Whether C(K8S_AUTH_*) environment variables supply the connection, so that an empty
+        C(mesh_cluster) is accepted.
+      - Default is to detect it on the controller (C(K8S_AUTH_KUBECONFIG), C(K8S_AUTH_CONTEXT),
+        or C(K8S_AUTH_HOST) with C(K8S_AUTH_API_KEY) or C(K8S_AUTH_USERNAME) +
+        C(K8S_AUTH_PASSWORD)).
+    type: bool
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  check_mode:
+    support: full
+    details: Read-only; behaves the same in check mode.
+  diff_mode:
+    support: none
+  platform:
+    platforms: all
+notes:
+  - Use with C(run_once: true); the plan is the same for every mesh.
+seealso:
+  - name: Architecture (inventory model and defaults)
+    description: docs/architecture.md in the collection.
+    link: https://github.com/servicemesh/federation/blob/main/docs/architecture.md
+author:
+  - servicemesh.federation maintainers
+"""
+
+EXAMPLES = r"""
+- name: Validate the plan before contacting any cluster
+  servicemesh.federation.federation_plan:
+    meshes:
+      red:
+        mesh_cluster: {kubeconfig: /etc/federation/kubeconfig, context: red}
+      green:
+        mesh_namespace: istio-system
+        mesh_cluster: {host: "https://api.green.example.com:6443", api_key: "{{ green_token }}"}
+        mesh_peers:
+          red: {addresses: [gw.green-for-red.example.com], discovery_port: 30188}
+    links: "{{ federation_links | default(omit) }}"
+  run_once: true
+  register: federation
+"""
+
+RETURN = r"""
+plan:
+  description: The validated plan.
+  returned: success
+  type: dict
+  contains:
+    meshes:
+      description:
+        - Mesh name -> C(name), C(host) (inventory hostname), C(namespace), C(trust_domain),
+          C(cluster) (display name), C(auth) (C(token), C(password), C(kubeconfig) or
+          C(environment)) and C(links).
+        - Each link (sorted by peer) describes the direction mesh -> peer with C(mesh), C(peer),
+          C(peer_host), C(namespace), C(peer_namespace), C(peer_trust_domain),
+          C(ingress_gateway) / C(egress_gateway) (this mesh's gateways for the peer),
+          C(peer_ingress_gateway) / C(peer_egress_gateway) (the peer's gateways for this mesh),
+          C(client_id), C(ca_configmap) and the overrides C(addresses), C(discovery_port),
+          C(service_port) (null when not set).
+      type: dict
+      returned: success
+    directions:
+      description: Sorted list of C([mesh, peer]) pairs.
+      type: list
+      elements: list
+      returned: success
+      sample: [[green, red], [red, green]]
+problems:
+  description: Every problem found, one sentence each.
+  returned: failure
+  type: list
+  elements: str
+  sample: ["mesh 'red': mesh_peers.green.discovery_port: must be an integer from 1 to 65535, got 0"]
+"""
