@@ -2,57 +2,67 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(CURDIR)/$(VENV)/bin/python
-LAB := PYTHONPATH=$(CURDIR)/tests/lab $(PY) -m lab
+LAB_DIR ?= $(CURDIR)/.lab
+# Only the lab targets get LAB_DIR; the test suite chooses its own lab directory.
+LAB := LAB_DIR=$(LAB_DIR) PYTHONPATH=$(CURDIR)/tests/lab $(PY) -m lab
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 MESHES ?= red-mesh green-mesh blue-mesh
 
-.PHONY: setup demo test unit lint sanity integration molecule lab-up lab-down lab-status lab-fault docs bench clean
+.DEFAULT_GOAL := help
+.PHONY: help setup demo test unit lint sanity integration molecule lab-up lab-down lab-status \
+	lab-fault docs build bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
 
 setup:  ## Python environment, collections, lab binaries (idempotent)
-	bash scripts/setup.sh
+	@bash scripts/setup.sh
 
 demo: setup  ## start the default lab, federate it, print the matrix
 	$(LAB) up --meshes "$(MESHES)"
-	ansible-playbook -i .lab/inventory.yml playbooks/federate.yml
+	ansible-playbook -i $(LAB_DIR)/inventory.yml playbooks/federate.yml
 
-test: setup  ## the whole suite: unit, lint, sanity, lab, integration, molecule
-	bash scripts/test.sh
+test: setup  ## the whole suite: ruff, unit, docs, lint, sanity, lab + integration, molecule
+	@bash scripts/test.sh
 
-unit: setup
+unit: setup  ## unit tests only
 	$(PY) -m pytest tests/unit -q
 
-lint: setup
-	bash scripts/lint.sh
+lint: setup  ## ruff + ansible-lint (production profile)
+	@bash scripts/lint.sh
 
-sanity: setup
-	bash scripts/sanity.sh
+sanity: setup  ## ansible-test sanity (in .build/ansible_collections/servicemesh/federation)
+	@bash scripts/sanity.sh
 
-integration: setup
-	$(PY) -m pytest tests/lab/tests tests/integration -q
+integration: setup  ## lab and integration tests (one shared lab)
+	$(PY) -m pytest tests/lab/tests tests/integration -q -rfEs
 
-molecule: setup
+molecule: setup  ## the molecule scenario (create lab, converge, idempotence, verify, destroy)
 	cd extensions && molecule test -s default
 
-lab-up: setup
+lab-up: setup  ## start the lab (MESHES="a b c" for another set)
 	$(LAB) up --meshes "$(MESHES)"
 
-lab-down:
+lab-down:  ## stop the lab and remove its state
 	$(LAB) down
 
-lab-status:
+lab-status:  ## clusters, endpoints, meshes, processes
 	$(LAB) status
 
 # e.g. make lab-fault FAULT="istiod-down red-mesh"; see tests/lab/README.md
-lab-fault:
+lab-fault:  ## inject a fault: FAULT="<kind> <target> [arg]"
 	$(LAB) fault $(FAULT)
 
-docs: setup
+docs: setup  ## regenerate docs/modules/ from the plugins' documentation
 	$(PY) scripts/gen_module_docs.py
 
-bench: setup
+build: setup  ## build the collection tarball into .build/
+	ansible-galaxy collection build --force --output-path .build
+
+bench: setup  ## federate the lab at N=3 and N=6: wall time and API writes
 	$(PY) scripts/bench.py
 
-clean: lab-down
+clean: lab-down  ## stop the lab, remove build and test output
 	rm -rf .build tests/output

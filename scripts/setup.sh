@@ -2,41 +2,68 @@
 # Set up everything the collection, the lab and the tests need, on a fresh machine:
 # a Python virtual environment (.venv), the kubernetes.core collection (.collections),
 # this collection linked into the collections path, and the lab's Go builds.
-# Safe to re-run: each step is skipped when already done.
+# Safe to re-run: each step is skipped when already done, and a done setup takes about a second.
+# Network: PyPI and the Go module proxy only.
 set -euo pipefail
 top="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$top"
 PYTHON="${PYTHON:-python3}"
 ANSIBLE_BUNDLE_VERSION=12.3.0   # the PyPI "ansible" release we take kubernetes.core from
+KUBERNETES_CORE_VERSION=6.2.0   # the kubernetes.core version inside that release
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_PROGRESS_BAR=off
 
-if [ ! -x .venv/bin/python ]; then
-  "$PYTHON" -m venv .venv
+fail() { echo "setup: $*" >&2; exit 1; }
+
+# 1. Python environment. ansible-core 2.19 needs Python 3.11 or later on the controller.
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+  || fail "$PYTHON is missing or older than 3.11 (set PYTHON=/path/to/python3.11)"
+if ! .venv/bin/python -c 'import sys' 2>/dev/null; then
+  rm -rf .venv
+  "$PYTHON" -m venv .venv || fail "cannot create .venv (is the venv module / ensurepip installed?)"
+  echo "setup: created .venv"
 fi
 stamp=.venv/.requirements.sha
 want="$(cat requirements.txt requirements-test.txt | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-test.txt
+  echo "setup: installing Python requirements into .venv"
+  .venv/bin/python -m pip install --quiet -r requirements.txt -r requirements-test.txt
   echo "$want" > "$stamp"
 fi
 
-# kubernetes.core: no Galaxy server here, so take it from the PyPI "ansible" bundle.
+# 2. kubernetes.core: no Galaxy server here, so take it from the PyPI "ansible" bundle.
 coll=.collections/ansible_collections
-if [ ! -f "$coll/kubernetes/core/MANIFEST.json" ]; then
-  mkdir -p .cache/wheels "$coll"
-  .venv/bin/pip download --quiet --disable-pip-version-check --no-deps \
-    -d .cache/wheels "ansible==${ANSIBLE_BUNDLE_VERSION}"
-  .venv/bin/python - "$coll" .cache/wheels/ansible-${ANSIBLE_BUNDLE_VERSION}-*.whl <<'PY'
-import sys, zipfile
-dest, wheel = sys.argv[1], sys.argv[2]
+manifest="$coll/kubernetes/core/MANIFEST.json"
+have="$(.venv/bin/python -c 'import json,sys; print(json.load(open(sys.argv[1]))["collection_info"]["version"])' \
+  "$manifest" 2>/dev/null || true)"
+if [ "$have" != "$KUBERNETES_CORE_VERSION" ]; then
+  echo "setup: extracting kubernetes.core $KUBERNETES_CORE_VERSION from ansible==$ANSIBLE_BUNDLE_VERSION"
+  wheels=.cache/wheels
+  mkdir -p "$wheels" "$coll/kubernetes"
+  .venv/bin/python -m pip download --quiet --no-deps -d "$wheels" "ansible==${ANSIBLE_BUNDLE_VERSION}"
+  rm -rf "$coll/kubernetes/core" "$coll/kubernetes/core.tmp"
+  .venv/bin/python - "$coll/kubernetes/core.tmp" "$wheels/ansible-${ANSIBLE_BUNDLE_VERSION}-py3-none-any.whl" <<'PY'
+import pathlib, sys, zipfile
+dest, wheel = pathlib.Path(sys.argv[1]), sys.argv[2]
 prefix = "ansible_collections/kubernetes/core/"
 with zipfile.ZipFile(wheel) as z:
-    for name in z.namelist():
-        if name.startswith(prefix):
-            z.extract(name, dest.rsplit("/ansible_collections", 1)[0])
+    for info in z.infolist():
+        if info.filename.startswith(prefix) and not info.is_dir():
+            target = dest / info.filename[len(prefix):]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(z.read(info))
 PY
+  mv "$coll/kubernetes/core.tmp" "$coll/kubernetes/core"
+  have="$(.venv/bin/python -c 'import json,sys; print(json.load(open(sys.argv[1]))["collection_info"]["version"])' "$manifest")"
+  [ "$have" = "$KUBERNETES_CORE_VERSION" ] \
+    || fail "ansible==$ANSIBLE_BUNDLE_VERSION holds kubernetes.core $have, expected $KUBERNETES_CORE_VERSION"
 fi
-# This repository is the collection servicemesh.federation.
-mkdir -p "$coll/servicemesh"
-ln -sfn "$top" "$coll/servicemesh/federation"
 
+# 3. This repository is the collection servicemesh.federation (re-pointed if the clone moved).
+mkdir -p "$coll/servicemesh"
+if [ "$(readlink "$coll/servicemesh/federation" 2>/dev/null)" != "$top" ]; then
+  ln -sfn "$top" "$coll/servicemesh/federation"
+fi
+
+# 4. The lab's control-plane binaries (skipped when the pinned versions are already built).
+command -v go >/dev/null || fail "Go is needed to build the lab's kube-apiserver and etcd"
 bash tests/lab/scripts/build.sh
