@@ -20,8 +20,10 @@ ARGUMENT_SPEC = {
 }
 
 
-def env_auth_available(environ=os.environ) -> bool:
+def env_auth_available(environ=None) -> bool:
     """Whether K8S_AUTH_* variables give kubernetes.core a connection without mesh_cluster."""
+    environ = os.environ if environ is None else environ
+
     def given(name):
         return bool(environ.get(name))
 
@@ -37,7 +39,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        _, args = self.validate_argument_spec(ARGUMENT_SPEC)
+        args = self.validate_argument_spec(ARGUMENT_SPEC)[1]
         env_auth = args["env_auth"]
         if env_auth is None:
             env_auth = env_auth_available()

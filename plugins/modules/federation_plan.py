@@ -1,4 +1,5 @@
-# Copyright (c) servicemesh.federation contributors
+#!/usr/bin/python
+# Copyright: (c) 2026, servicemesh.federation contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # This file only documents the action plugin plugins/action/federation_plan.py.
 
@@ -6,6 +7,8 @@ DOCUMENTATION = r"""
 module: federation_plan
 short_description: Validate a Service Mesh federation plan and expand it into directions
 version_added: 0.1.0
+author:
+  - servicemesh.federation maintainers (@servicemesh)
 description:
   - Runs on the controller and contacts no cluster.
   - Applies the defaults (namespace C(<mesh>-system), trust domain C(<mesh>.local), gateways
@@ -47,6 +50,9 @@ options:
         or C(K8S_AUTH_HOST) with C(K8S_AUTH_API_KEY) or C(K8S_AUTH_USERNAME) +
         C(K8S_AUTH_PASSWORD)).
     type: bool
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 attributes:
   action:
     support: full
@@ -58,17 +64,17 @@ attributes:
     support: full
     details: Read-only; behaves the same in check mode.
   diff_mode:
-    support: none
+    support: N/A
+    details: Read-only.
   platform:
     platforms: all
+    details: Runs on the controller and contacts no cluster.
 notes:
-  - Use with C(run_once: true); the plan is the same for every mesh.
+  - "Use it with C(run_once: true): the plan is the same for every mesh."
 seealso:
   - name: Architecture (inventory model and defaults)
     description: docs/architecture.md in the collection.
     link: https://github.com/servicemesh/federation/blob/main/docs/architecture.md
-author:
-  - servicemesh.federation maintainers
 """
 
 EXAMPLES = r"""
