@@ -4,8 +4,11 @@
 # binaries go to $LAB_BIN_DIR (default ~/.cache/servicemesh-federation-lab/bin/<versions>).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
-KUBE_VERSION="$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" {print $3}' "$here/go/kube/go.mod")"
+# Both go.mod forms: `require k8s.io/kubernetes vX` and a line inside a `require (...)` block.
+KUBE_VERSION="$(awk '$1 == "require" && $2 == "k8s.io/kubernetes" {print $3} $1 == "k8s.io/kubernetes" && $2 ~ /^v/ {print $2}' "$here/go/kube/go.mod")"
+[ -n "$KUBE_VERSION" ] || { echo "build.sh: cannot read the k8s.io/kubernetes version from go/kube/go.mod" >&2; exit 1; }
 ETCD_VERSION="$(awk '$1 == "go.etcd.io/etcd/server/v3" {print $2}' "$here/go/etcd/go.mod")"
+[ -n "$ETCD_VERSION" ] || { echo "build.sh: cannot read the etcd version from go/etcd/go.mod" >&2; exit 1; }
 bin="${LAB_BIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/servicemesh-federation-lab/bin/kube-${KUBE_VERSION}-etcd-${ETCD_VERSION}}"
 export CGO_ENABLED=0 GOFLAGS=-modcacherw GOTOOLCHAIN=local
 

@@ -1,0 +1,70 @@
+"""Fault injection, one command each: `python -m lab fault <kind> <target> [arg]`."""
+
+from __future__ import annotations
+
+import importlib
+
+from lab import LabError
+from lab import cluster as kc
+from lab.lifecycle import marker, start_mesh, wait_meshes
+from lab.state import LabPaths, alive, load_state, save_state, stop
+
+USAGE = {
+    "apiserver-down": "<cluster>",
+    "apiserver-up": "<cluster>",
+    "istiod-down": "<mesh>",
+    "istiod-up": "<mesh>",
+    "rotate-ca": "<mesh>",
+    "gateway-down": "<mesh> <ingress gateway name>",
+    "gateway-up": "<mesh> <ingress gateway name>",
+}
+
+
+def _state(paths: LabPaths) -> dict:
+    state = load_state(paths)
+    if state is None:
+        raise LabError(f"no lab in {paths.dir} (start one with `python -m lab up`)")
+    return state
+
+
+def _pick(state: dict, section: str, name: str) -> dict:
+    if name not in state[section]:
+        kind = section.rstrip("s")
+        raise LabError(f"unknown {kind} {name!r}; this lab has: {', '.join(state[section])}")
+    return state[section][name]
+
+
+def inject(paths: LabPaths, kind: str, target: str, arg: str | None = None) -> str:
+    """Apply one fault and return a one-line description; returns once the effect is in place."""
+    if kind not in USAGE:
+        raise LabError(f"unknown fault {kind!r}; one of: {', '.join(USAGE)}")
+    if (arg is None) != ("<ingress gateway name>" not in USAGE[kind]):
+        raise LabError(f"usage: fault {kind} {USAGE[kind]}")
+    state = _state(paths)
+    mark = marker(paths)
+    if kind.startswith("apiserver-"):
+        c = _pick(state, "clusters", target)
+        if kind == "apiserver-down":
+            stop(c["pid"], mark)
+            return f"kube-apiserver of cluster {target} stopped (port {c['port']})"
+        if not alive(c["pid"], mark):
+            kc.start_apiserver(paths, state, target)  # same port, same arguments
+            save_state(paths, state)
+            kc.wait_apiservers(paths, state, [target], timeout=60)
+        return f"kube-apiserver of cluster {target} running on port {c['port']}"
+    mesh = _pick(state, "meshes", target)
+    if kind == "istiod-down":
+        stop(mesh["pid"], mark)
+        return f"mesh control plane (istiod) of {target} stopped"
+    if kind == "istiod-up":
+        if not alive(mesh["pid"], mark):
+            start_mesh(paths, state, target)
+            save_state(paths, state)
+            wait_meshes(paths, state, [target])
+        return f"mesh control plane (istiod) of {target} running"
+    control = importlib.import_module("lab.mesh.control")
+    if kind == "rotate-ca":
+        control.rotate_ca(mesh)
+        return f"root CA of {target} rotated"
+    getattr(control, kind.replace("-", "_"))(mesh, arg)
+    return f"ingress gateway {arg} of {target} {'down' if kind == 'gateway-down' else 'up'}"

@@ -1,0 +1,309 @@
+"""Bring the lab up (or back to health), down, and describe it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+
+from lab import LAB_ROOT, REPO, LabError
+from lab import cluster as kc
+from lab.pki import ensure_pki
+from lab.state import (
+    LabPaths,
+    alive,
+    free_port,
+    load_state,
+    rss_mb,
+    save_state,
+    spawn,
+    stop,
+    wait_for,
+    write_private,
+)
+
+# Parallel start of N apiservers on 2 cores: allow more time per cluster.
+APISERVER_TIMEOUT_BASE, APISERVER_TIMEOUT_PER_CLUSTER = 40.0, 12.0
+MESH_TIMEOUT_BASE, MESH_TIMEOUT_PER_MESH = 40.0, 8.0
+
+
+def marker(paths: LabPaths) -> str:
+    """Every lab process names a file under the lab dir in its arguments."""
+    return f"{paths.dir}/"
+
+
+def new_state(meshes: dict[str, str], ip_block: int) -> dict:
+    if not 1 <= ip_block <= 253:
+        raise LabError(f"--ip-block {ip_block}: must be 1-253 (second octet of 127.x addresses)")
+    clusters: dict[str, dict] = {}
+    for mesh, cluster in meshes.items():
+        clusters.setdefault(cluster, {"meshes": []})["meshes"].append(mesh)
+    state = {"ip_block": ip_block, "etcd": {"pid": 0}, "oauth": {"pid": 0},
+             "clusters": {}, "meshes": {}}
+    for name, c in clusters.items():
+        port, oauth_port = free_port(), free_port()
+        state["clusters"][name] = {
+            "port": port, "server": f"https://127.0.0.1:{port}", "pid": 0, "kcm_pid": 0,
+            "oauth_port": oauth_port, "oauth_issuer": f"https://127.0.0.1:{oauth_port}",
+            "admin_context": name, "automation_context": f"{name}-automation",
+            "meshes": c["meshes"],
+        }
+    for index, (mesh, cluster) in enumerate(meshes.items(), start=1):
+        state["meshes"][mesh] = {
+            "cluster": cluster, "index": index, "namespace": f"{mesh}-system",
+            "trust_domain": f"{mesh}.local", "pid": 0, "state_dir": "",
+            "lb_prefix": f"127.{ip_block}.{index}", "pod_ip": f"127.{ip_block + 1}.{index}.1",
+            "peers": [m for m in meshes if m != mesh],
+        }
+    return state
+
+
+def _same_lab(state: dict, meshes: dict[str, str], ip_block: int) -> bool:
+    have = {m: s["cluster"] for m, s in state["meshes"].items()}
+    return have == meshes and list(have) == list(meshes) and state["ip_block"] == ip_block
+
+
+def _secrets(paths: LabPaths) -> dict:
+    return json.loads((paths.dir / "secrets.json").read_text())
+
+
+def up(paths: LabPaths, meshes_spec: str, ip_block: int, out=sys.stdout) -> dict:
+    """Start the lab, or bring a running one back to health (restart whatever died)."""
+    started = time.monotonic()
+    kc.check_binaries()
+    meshes = kc.parse_meshes(meshes_spec)
+    state = load_state(paths)
+    if state is not None and not _same_lab(state, meshes, ip_block):
+        running = " ".join(f"{m}:{s['cluster']}" for m, s in state["meshes"].items())
+        raise LabError(
+            f"a different lab is already set up in {paths.dir} (meshes {running}, "
+            f"ip block {state['ip_block']}); run `python -m lab down` first"
+        )
+    if state is None:
+        state = _prepare(paths, meshes, ip_block)
+    tokens = _secrets(paths)
+    mark = marker(paths)
+
+    if not alive(state["etcd"]["pid"], mark):
+        kc.start_etcd(paths, state)
+        save_state(paths, state)
+    if not alive(state["oauth"]["pid"], mark):
+        state["oauth"]["pid"] = spawn(
+            [sys.executable, "-m", "lab.oauth", "--config", str(paths.oauth_config)],
+            paths.log("oauth"), env={"PYTHONPATH": str(LAB_ROOT)}, cwd=REPO)
+        save_state(paths, state)
+    kc.wait_etcd(paths, state)
+
+    restarted = [n for n, c in state["clusters"].items() if not alive(c["pid"], mark)]
+    for name in restarted:
+        kc.start_apiserver(paths, state, name)
+    save_state(paths, state)
+    timeout = APISERVER_TIMEOUT_BASE + APISERVER_TIMEOUT_PER_CLUSTER * len(restarted)
+    kc.wait_apiservers(paths, state, list(state["clusters"]), timeout)
+    _wait_oauth(paths, state)
+
+    # Per cluster, in parallel: CRDs + RBAC (only on a fresh or restarted apiserver), then the
+    # controller-manager and the mesh processes of that cluster.
+    errors: list[Exception] = []
+
+    def converge(name: str) -> None:
+        try:
+            if name in restarted:
+                kc.bootstrap(paths, state, name, tokens, timeout=30)
+        except Exception as e:  # noqa: BLE001 - reported below, with the cluster named
+            errors.append(LabError(f"cluster {name}: bootstrap failed: {e}"))
+
+    threads = [threading.Thread(target=converge, args=(n,)) for n in state["clusters"]]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    for name, c in state["clusters"].items():
+        if not alive(c["kcm_pid"], mark):
+            kc.start_kcm(paths, state, name)
+    save_state(paths, state)
+
+    dead = [m for m, s in state["meshes"].items() if not alive(s["pid"], mark)]
+    if dead and not (LAB_ROOT / "lab/mesh/__main__.py").exists():
+        # TODO(lab-cluster): remove once lab.mesh exists (until then clusters come up alone).
+        print("warning: lab.mesh is not there yet; mesh processes not started", file=out)
+        dead = []
+    for mesh in dead:
+        start_mesh(paths, state, mesh)
+    save_state(paths, state)
+    wait_meshes(paths, state, dead)
+    print(f"lab up in {paths.dir} ({time.monotonic() - started:.1f}s): "
+          f"{len(state['clusters'])} cluster(s), {len(state['meshes'])} mesh(es)", file=out)
+    print(f"  kubeconfig: {paths.kubeconfig}\n  inventory:  {paths.inventory}", file=out)
+    return state
+
+
+def _prepare(paths: LabPaths, meshes: dict[str, str], ip_block: int) -> dict:
+    """A fresh lab dir: state skeleton, PKI, identities, config files, kubeconfig, inventory."""
+    for sub in ("logs", "audit", "meshes", "clusters"):
+        (paths.dir / sub).mkdir(parents=True, exist_ok=True)
+    state = new_state(meshes, ip_block)
+    for mesh in state["meshes"]:
+        state["meshes"][mesh]["state_dir"] = str(paths.mesh(mesh))
+        paths.mesh(mesh).mkdir(parents=True, exist_ok=True)
+    save_state(paths, state)
+    ensure_pki(paths.pki)
+    tokens, passwords = kc.new_identities(list(state["clusters"]))
+    write_private(paths.dir / "secrets.json", json.dumps(tokens, indent=2))
+    write_private(paths.credentials, json.dumps(passwords, indent=2))
+    kc.write_cluster_files(paths, state, tokens)
+    write_private(paths.oauth_config, json.dumps({
+        "ca": str(paths.pki / "ca.crt"),
+        "cert": str(paths.pki / "serving.crt"),
+        "key": str(paths.pki / "serving.key"),
+        "credentials": str(paths.credentials),
+        "store": str(paths.dir / "oauth"),
+        "clusters": {n: {"port": c["oauth_port"], "issuer": c["oauth_issuer"]}
+                     for n, c in state["clusters"].items()},
+    }, indent=2))
+    kc.write_kubeconfig(paths, state, tokens)
+    kc.write_inventory(paths, state)
+    return state
+
+
+def _wait_oauth(paths: LabPaths, state: dict) -> None:
+    import ssl
+    import urllib.request
+
+    ctx = ssl.create_default_context(cafile=str(paths.pki / "ca.crt"))
+
+    def ready():
+        if not alive(state["oauth"]["pid"], marker(paths)):
+            raise LabError(f"the OAuth process exited; see {paths.log('oauth')}")
+        for c in state["clusters"].values():
+            with urllib.request.urlopen(f"{c['oauth_issuer']}/healthz", context=ctx, timeout=2):
+                pass
+        return True
+
+    wait_for("the OAuth endpoints", ready, 15, log=paths.log("oauth"))
+
+
+# --- mesh processes (the program itself is lab.mesh, owned by the mesh side) -----------------
+
+def mesh_args(paths: LabPaths, state: dict, mesh: str) -> list[str]:
+    m = state["meshes"][mesh]
+    return [
+        sys.executable, "-m", "lab.mesh",
+        "--kubeconfig", str(paths.kubeconfig),
+        "--context", state["clusters"][m["cluster"]]["admin_context"],
+        "--mesh", mesh, "--namespace", m["namespace"], "--trust-domain", m["trust_domain"],
+        "--peers", ",".join(m["peers"]),
+        "--lb-prefix", m["lb_prefix"], "--pod-ip", m["pod_ip"],
+        "--state-dir", m["state_dir"],
+    ]
+
+
+def start_mesh(paths: LabPaths, state: dict, mesh: str) -> None:
+    # A ready file left by an earlier run must not count for the new process.
+    (Path(state["meshes"][mesh]["state_dir"]) / "ready").unlink(missing_ok=True)
+    state["meshes"][mesh]["pid"] = spawn(
+        mesh_args(paths, state, mesh), paths.log(f"mesh-{mesh}"),
+        env={"PYTHONPATH": str(LAB_ROOT)}, cwd=REPO)
+
+
+def wait_meshes(paths: LabPaths, state: dict, meshes: list[str]) -> None:
+    pending = set(meshes)
+
+    def ready():
+        for mesh in sorted(pending):
+            m = state["meshes"][mesh]
+            if (Path(m["state_dir"]) / "ready").exists():
+                pending.discard(mesh)
+            elif not alive(m["pid"], marker(paths)):
+                raise LabError(f"mesh process {mesh} exited before it was ready; "
+                               f"see {paths.log(f'mesh-{mesh}')}")
+        return not pending
+
+    timeout = MESH_TIMEOUT_BASE + MESH_TIMEOUT_PER_MESH * len(meshes)
+    wait_for(f"mesh ready files ({', '.join(sorted(pending))})", ready, timeout)
+
+
+# --- down and status ------------------------------------------------------------------------
+
+_LAB_PROGRAMS = ("etcd", "kube-apiserver", "kube-controller-manager")
+_LAB_MODULES = ("lab.oauth", "lab.mesh")
+
+
+def lab_processes(paths: LabPaths) -> list[int]:
+    """Pids of lab programs whose arguments name this lab dir (found even without state.json)."""
+    mark, found = marker(paths), []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        args = [a.decode(errors="replace") for a in argv if a]
+        if not args or not any(mark in a for a in args):
+            continue
+        program = Path(args[0]).name
+        module = args[2] if len(args) > 2 and args[1] == "-m" else ""
+        if program in _LAB_PROGRAMS or module in _LAB_MODULES:
+            found.append(int(proc.name))
+    return found
+
+
+def down(paths: LabPaths, out=sys.stdout) -> None:
+    """Stop every lab process (meshes first, etcd last) and remove the state dir."""
+    mark = marker(paths)
+    state = load_state(paths) or {}
+    clusters = state.get("clusters", {}).values()
+    groups = [
+        [m.get("pid") for m in state.get("meshes", {}).values()],
+        [c.get("kcm_pid") for c in clusters] + [state.get("oauth", {}).get("pid")],
+        [c.get("pid") for c in clusters],
+        [state.get("etcd", {}).get("pid")],
+    ]
+    for group in groups:  # clients before servers, each group in parallel
+        threads = [threading.Thread(target=stop, args=(pid, mark)) for pid in group if pid]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    for pid in lab_processes(paths):  # strays, e.g. from an interrupted `up`
+        stop(pid, mark)
+    left = lab_processes(paths)
+    if left:
+        raise LabError(f"lab processes still running after down: {left}")
+    if paths.dir.exists():
+        shutil.rmtree(paths.dir)
+    print(f"lab in {paths.dir} is down", file=out)
+
+
+def status(paths: LabPaths) -> dict:
+    state = load_state(paths)
+    if state is None:
+        raise LabError(f"no lab in {paths.dir} (start one with `python -m lab up`)")
+    mark = marker(paths)
+
+    def proc(pid):
+        return {"pid": pid, "alive": alive(pid, mark), "rss_mb": round(rss_mb(pid)) if pid else 0}
+
+    return {
+        "dir": str(paths.dir),
+        "kubeconfig": str(paths.kubeconfig),
+        "inventory": str(paths.inventory),
+        "etcd": {"endpoint": f"http://127.0.0.1:{state['etcd'].get('port')}",
+                 **proc(state["etcd"]["pid"])},
+        "oauth": proc(state["oauth"]["pid"]),
+        "clusters": {n: {"server": c["server"], "oauth_issuer": c["oauth_issuer"],
+                         "contexts": [c["admin_context"], c["automation_context"]],
+                         "meshes": c["meshes"],
+                         "apiserver": proc(c["pid"]), "controller_manager": proc(c["kcm_pid"])}
+                     for n, c in state["clusters"].items()},
+        "meshes": {n: {"cluster": m["cluster"], "namespace": m["namespace"],
+                       "trust_domain": m["trust_domain"], "lb_prefix": m["lb_prefix"],
+                       "ready": (Path(m["state_dir"]) / "ready").exists(), **proc(m["pid"])}
+                   for n, m in state["meshes"].items()},
+    }
