@@ -1,0 +1,458 @@
+"""Federation discovery: the outbound watch per ServiceMeshPeer and the inbound discovery server.
+
+Outbound (what istiod + the local egress gateway do for SMP ``<peer>``): dial
+spec.remote.addresses on the discovery port with mutual TLS as the egress gateway's SPIFFE
+identity, check the peer's certificate against the peer root and trust domain, ``GET /v1/watch``
+and keep it open; every resync period fetch ``/v1/services/``. Failures are reported the way the
+egress gateway would answer istiod: a connection or TLS failure is ``503 Service Unavailable``,
+an HTTP answer is its status line, a missing local egress Service is Go's DNS error text.
+
+Inbound (the ingress gateway + istiod): see ``DiscoveryServer``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from lab.mesh import gateway as gw
+from lab.mesh.pki import peer_spiffe_id, trust_domain_of
+from lab.mesh.status import PeerStatus
+
+if TYPE_CHECKING:
+    from lab.mesh.app import Mesh
+
+log = logging.getLogger("federation")
+
+ROOT_CERT_KEY = "root-cert.pem"
+UNAVAILABLE = "503 Service Unavailable"
+STREAM_ENDED = "200 OK"
+CONNECT_TIMEOUT = 2.0
+
+
+class RootCertError(Exception):
+    """The peer's CA ConfigMap could not be used; Maistra stops reconciling the peer here."""
+
+
+@dataclass(frozen=True)
+class PeerConfig:
+    """What istiod derives from one ServiceMeshPeer and its CA ConfigMap."""
+
+    name: str
+    uid: str
+    addresses: tuple[str, ...]
+    discovery_port: int
+    service_port: int
+    ingress: str
+    egress: str
+    trust_domain: str
+    client_id: str
+    peer_root: str | None  # None: trustDomain empty or the local one, so the root is not loaded
+
+    @property
+    def remote_hash(self) -> str:
+        raw = json.dumps([self.addresses, self.discovery_port, self.service_port])
+        return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def root_cert_for_mesh(smp: dict, namespace: str, configmaps) -> str:
+    """The peer root PEM from the SMP's certificate chain ConfigMap (Maistra's error texts)."""
+    name = smp["metadata"]["name"]
+    chain = ((smp.get("spec") or {}).get("security") or {}).get("certificateChain") or {}
+    kind = chain.get("kind") or ""
+    try:
+        if kind not in ("", "ConfigMap"):
+            raise RootCertError(f"unknown Kind for CertificateChain object reference: {kind}")
+        cm_name = chain.get("name") or f"{name}-ca-root-cert"
+        cm = configmaps.get(cm_name)
+        if cm is None:
+            raise RootCertError(
+                f"error getting configmap {cm_name} in namespace {namespace}: "
+                f'configmaps "{cm_name}" not found'
+            )
+        pem = (cm.get("data") or {}).get(ROOT_CERT_KEY)
+        if not pem:
+            raise RootCertError(f"missing entry {ROOT_CERT_KEY} in ConfigMap {namespace}/{cm_name}")
+        return pem
+    except RootCertError as e:
+        raise RootCertError(f"could not get root cert for mesh {name}: {e}") from None
+
+
+def peer_config(smp: dict, namespace: str, configmaps, local_trust_domain: str) -> PeerConfig:
+    spec = smp.get("spec") or {}
+    remote = spec.get("remote") or {}
+    gateways = spec.get("gateways") or {}
+    security = spec.get("security") or {}
+    root = root_cert_for_mesh(smp, namespace, configmaps)
+    trust_domain = security.get("trustDomain") or ""
+    return PeerConfig(
+        name=smp["metadata"]["name"],
+        uid=smp["metadata"]["uid"],
+        addresses=tuple(remote.get("addresses") or ()),
+        discovery_port=int(remote.get("discoveryPort") or gw.DISCOVERY_PORT),
+        service_port=int(remote.get("servicePort") or gw.SERVICE_PORT),
+        ingress=(gateways.get("ingress") or {}).get("name") or "",
+        egress=(gateways.get("egress") or {}).get("name") or "",
+        trust_domain=trust_domain,
+        client_id=security.get("clientID") or "",
+        peer_root=root if trust_domain and trust_domain != local_trust_domain else None,
+    )
+
+
+class Backoff:
+    """Exponential back-off as cenkalti/backoff: x1.5, randomised +-50 %, capped, never gives up."""
+
+    def __init__(
+        self, initial: float, maximum: float, multiplier: float = 1.5, jitter: float = 0.5
+    ):
+        self.initial, self.maximum, self.multiplier, self.jitter = (
+            initial,
+            maximum,
+            multiplier,
+            jitter,
+        )
+        self.current = initial
+
+    def reset(self) -> None:
+        self.current = self.initial
+
+    def next(self) -> float:
+        delay = self.current * random.uniform(1 - self.jitter, 1 + self.jitter)
+        self.current = min(self.current * self.multiplier, self.maximum)
+        return min(delay, self.maximum)
+
+
+class Unavailable(Exception):
+    """No HTTP answer came back through the egress gateway: it would answer 503."""
+
+
+class PeerWatcher(threading.Thread):
+    """The outbound discovery watch for one ServiceMeshPeer (restarted on config changes)."""
+
+    def __init__(self, mesh: Mesh, smp: dict, config: PeerConfig, status: PeerStatus):
+        super().__init__(name=f"watch {config.name}", daemon=True)
+        self.mesh = mesh
+        self.smp = smp
+        self.config = config
+        self.status = status
+        self._kick = threading.Event()
+        self._stopped = False
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._resync_error = ""
+
+    # -- control from the reconcile loop ----------------------------------------------------
+    def update(self, smp: dict, config: PeerConfig) -> None:
+        self.smp = smp
+        if config != self.config:
+            self.config = config
+            self.restart()
+
+    def restart(self) -> None:
+        """Drop the current connection and dial again at once (trust or config changed)."""
+        self._kick.set()
+        with self._lock:
+            if self._sock is not None:
+                gw.hard_close(self._sock)
+
+    def stop(self) -> None:
+        self._stopped = True
+        self.restart()
+
+    # -- the loop -----------------------------------------------------------------------------
+    def run(self) -> None:
+        backoff = Backoff(self.mesh.backoff_initial, self.mesh.backoff_max)
+        while not self._stopped:
+            self._kick.clear()
+            config = self.config
+            with self.mesh.writer.lock:
+                self.status.watch_initiated()
+            result, was_connected = self._watch(config)
+            if self._stopped:
+                return
+            with self.mesh.writer.lock:
+                self.status.terminated(result)
+            self.mesh.writer.flush(config.name)
+            if result != STREAM_ENDED:
+                self.mesh.writer.event(
+                    self.smp, "Warning", "WatchFailed", f"watch failed: {result}"
+                )
+            if was_connected:
+                backoff.reset()
+            if not self._kick.is_set():
+                self._kick.wait(backoff.next())
+
+    def _watch(self, config: PeerConfig) -> tuple[str, bool]:
+        """One watch attempt: (lastDisconnectStatus, whether the stream had been established)."""
+        if not self.mesh.has_egress(config.egress):
+            host = f"{config.egress}.{self.mesh.namespace}.svc.cluster.local"
+            return (
+                f'Get "http://{host}:8188/v1/watch": dial tcp: lookup {host} on '
+                f"172.30.0.10:53: no such host"
+            ), False
+        try:
+            sock, status, rest = self._request(config, "/v1/watch")
+        except Unavailable as e:
+            log.debug("watch %s: %s", config.name, e)
+            return UNAVAILABLE, False
+        if status != "200 OK":
+            gw.hard_close(sock)
+            return status, False
+        with self._lock:
+            self._sock = sock
+        try:
+            if self._kick.is_set():
+                return STREAM_ENDED, False
+            with self.mesh.writer.lock:
+                self.status.watching()
+            self.mesh.writer.flush(config.name)
+            self.mesh.writer.event(
+                self.smp,
+                "Normal",
+                "WatchEstablished",
+                f"watch established to {sock.getpeername()[0]}:"
+                f"{config.discovery_port} (mesh {config.name})",
+            )
+            self._follow(config, sock, rest)
+            return STREAM_ENDED, True
+        finally:
+            with self._lock:
+                self._sock = None
+            gw.hard_close(sock)
+
+    def _follow(self, config: PeerConfig, sock: ssl.SSLSocket, buf: bytes) -> None:
+        """Read watch events until the stream ends; fetch the service list every resync period."""
+        self._full_sync(config)
+        next_sync = time.monotonic() + self.mesh.resync_seconds
+        sock.settimeout(self.mesh.resync_seconds)
+        while not self._kick.is_set():
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                if line.strip():
+                    with self.mesh.writer.lock:
+                        self.status.event_received()
+            try:
+                data = sock.recv(65536)
+                if not data:
+                    return
+                buf += data
+            except TimeoutError:
+                pass
+            except (OSError, ssl.SSLError):
+                return
+            if time.monotonic() >= next_sync:
+                self._full_sync(config)
+                next_sync = time.monotonic() + self.mesh.resync_seconds
+
+    def _full_sync(self, config: PeerConfig) -> None:
+        try:
+            sock, status, rest = self._request(config, "/v1/services/")
+            try:
+                if status == "200 OK":
+                    sock.settimeout(CONNECT_TIMEOUT)
+                    while sock.recv(65536):
+                        pass
+            finally:
+                gw.hard_close(sock)
+        except (Unavailable, OSError, ssl.SSLError):
+            status = UNAVAILABLE
+        if status != "200 OK":
+            if status != self._resync_error:
+                log.warning("resync failed: %s: %s", config.name, status)
+            self._resync_error = status
+            return
+        self._resync_error = ""
+        with self.mesh.writer.lock:
+            self.status.full_sync()
+        self.mesh.writer.flush(config.name)
+
+    def _request(self, config: PeerConfig, target: str):
+        """GET ``target`` from the peer's ingress gateway; (socket, status, body start)."""
+        ctx = self.mesh.egress_context(config)
+        errors = []
+        for address in config.addresses or ():
+            raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                raw.settimeout(CONNECT_TIMEOUT)
+                raw.bind((self.mesh.pod_ip, 0))  # the peer sees our "istiod pod IP" as source
+                raw.connect((address, config.discovery_port))
+                sock = ctx.wrap_socket(raw)
+            except (OSError, ssl.SSLError) as e:
+                raw.close()
+                errors.append(f"{address}:{config.discovery_port}: {e}")
+                continue
+            try:
+                spiffe = peer_spiffe_id(sock.getpeercert(binary_form=True))
+                if trust_domain_of(spiffe) != config.trust_domain:
+                    raise Unavailable(
+                        f"peer identity {spiffe} is not in trust domain {config.trust_domain!r}"
+                    )
+                host = f"discovery.{self.mesh.namespace}.svc.{config.name}.local"
+                sock.sendall(
+                    f"GET {target} HTTP/1.1\r\nHost: {host}\r\ndiscovery-service: {host}\r\n"
+                    f"remote: {config.remote_hash}\r\nAccept: application/json\r\n"
+                    f"Connection: close\r\n\r\n".encode()
+                )
+                line, _, rest = gw.read_head(sock)
+                return sock, line.split(" ", 1)[1], rest
+            except (Unavailable, OSError, ssl.SSLError, IndexError) as e:
+                gw.hard_close(sock)
+                errors.append(f"{address}:{config.discovery_port}: {e}")
+        raise Unavailable("; ".join(errors) or "no remote addresses")
+
+
+@dataclass(frozen=True)
+class GatewayPolicy:
+    """How an ingress gateway treats discovery callers right now.
+
+    mode ``none``: no ServiceMeshPeer uses the gateway (answers 400);
+    ``closed``: the peer using it has no loaded root (no route: the connection is dropped);
+    ``mtls``: clients must chain to ``roots`` in ``trust_domain``, and be ``client_id`` (else 403).
+    """
+
+    mode: str
+    peer: str = ""
+    roots: str = ""
+    trust_domain: str = ""
+    client_id: str = ""
+
+
+NO_PEER = GatewayPolicy("none")
+
+
+class DiscoveryServer:
+    """Inbound: mutual TLS on the ingress gateway, then istiod's /v1/watch and /v1/services/."""
+
+    def __init__(self, mesh: Mesh):
+        self.mesh = mesh
+
+    def handle(self, gateway: str, port: int, conn: gw.Connection) -> None:
+        policy = self.mesh.gateway_policy(gateway)
+        if policy.mode == "closed" or (policy.mode == "none" and port == gw.SERVICE_PORT):
+            return
+        source = conn.sock.getpeername()[0]
+        conn.sock.settimeout(10)
+        try:
+            tls = self.mesh.ingress_context(gateway, policy).wrap_socket(
+                conn.sock, server_side=True
+            )
+        except (OSError, ssl.SSLError) as e:
+            log.info("gateway %s: TLS handshake with %s failed: %s", gateway, source, e)
+            return
+        conn.sock = tls
+        if self.mesh.gateway_policy(gateway) != policy:
+            return  # trust changed while we were handshaking
+        authorized = False
+        if policy.mode == "mtls":
+            spiffe = peer_spiffe_id(tls.getpeercert(binary_form=True))
+            if trust_domain_of(spiffe) != policy.trust_domain:
+                # Envoy's SPIFFE validator picks the bundle by the caller's trust domain.
+                log.info(
+                    "gateway %s: rejected %s: %s is not in trust domain %s",
+                    gateway,
+                    source,
+                    spiffe,
+                    policy.trust_domain,
+                )
+                return
+            authorized = spiffe == f"spiffe://{policy.client_id}"
+        if port == gw.SERVICE_PORT:
+            if authorized:
+                self._echo(tls)
+            return
+        try:
+            line, headers, _ = gw.read_head(tls)
+        except (OSError, ssl.SSLError, ConnectionError):
+            return
+        parts = line.split(" ")
+        target = parts[1].split("?", 1)[0] if len(parts) > 1 else ""
+        source = headers.get("x-forwarded-for", "").split(",")[0].strip() or source
+        if policy.mode == "none":
+            self._respond(tls, "400 Bad Request", f"no ServiceMeshPeer uses gateway {gateway}\n")
+        elif not authorized:
+            log.info("gateway %s: %s is not %s: 403", gateway, source, policy.client_id)
+            self._respond(tls, "403 Forbidden", "RBAC: access denied")
+        elif target == "/v1/watch":
+            self._watch(tls, policy, source)
+        elif target in ("/v1/services/", "/v1/services"):
+            self._services(tls, gateway, policy, source)
+        else:
+            self._respond(tls, "404 Not Found", "404 page not found\n")
+
+    @staticmethod
+    def _respond(
+        sock: ssl.SSLSocket, status: str, body: str, content_type: str = "text/plain; charset=utf-8"
+    ) -> None:
+        data = body.encode()
+        try:
+            sock.sendall(
+                f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
+                f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode()
+                + data
+            )
+        except (OSError, ssl.SSLError):
+            pass
+
+    def _watch(self, sock: ssl.SSLSocket, policy: GatewayPolicy, source: str) -> None:
+        status = self.mesh.writer.peers.get(policy.peer)
+        try:
+            sock.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Cache-Control: no-cache\r\nConnection: close\r\n\r\n"
+            )
+        except (OSError, ssl.SSLError):
+            return
+        if status is None:
+            return
+        with self.mesh.writer.lock:
+            status.remote_accepted(source)
+        self.mesh.writer.flush(policy.peer)
+        log.info("remote watch from %s accepted (mesh %s)", source, policy.peer)
+        try:
+            sock.settimeout(None)
+            while sock.recv(4096):
+                pass
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            with self.mesh.writer.lock:
+                status.remote_closed(source)
+            self.mesh.writer.flush(policy.peer)
+            log.info("remote watch from %s closed (mesh %s)", source, policy.peer)
+
+    def _services(
+        self, sock: ssl.SSLSocket, gateway: str, policy: GatewayPolicy, source: str
+    ) -> None:
+        body = json.dumps(
+            {
+                "networkGatewayEndpoints": [
+                    {"address": self.mesh.ingress_address(gateway), "port": gw.SERVICE_PORT}
+                ],
+                "services": [],
+                "checksum": 0,
+            }
+        )
+        self._respond(sock, "200 OK", body, "application/json")
+        status = self.mesh.writer.peers.get(policy.peer)
+        if status is not None:
+            with self.mesh.writer.lock:
+                status.remote_full_sync(source)
+            self.mesh.writer.flush(policy.peer)
+
+    @staticmethod
+    def _echo(sock: ssl.SSLSocket) -> None:
+        """Service traffic: echo what the caller sends (a stand-in for an exported service)."""
+        try:
+            sock.settimeout(None)
+            while data := sock.recv(65536):
+                sock.sendall(data)
+        except (OSError, ssl.SSLError):
+            pass

@@ -1,0 +1,235 @@
+"""Kubernetes access for the mesh process: plain JSON requests and list+watch caches.
+
+Built on the kubernetes client's ApiClient (kubeconfig, context, TLS, token), but every object is
+a plain dict: the process only needs a handful of fields and must stay cheap with eight meshes on
+two cores.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import kubernetes
+from kubernetes.client.exceptions import ApiException
+
+log = logging.getLogger("kube")
+
+MERGE_PATCH = "application/merge-patch+json"
+
+CORE = "/api/v1"
+APPS = "/apis/apps/v1"
+MAISTRA = "/apis/maistra.io/v2"
+FEDERATION = "/apis/federation.maistra.io/v1"
+
+
+def path(
+    group: str,
+    plural: str,
+    namespace: str | None = None,
+    name: str | None = None,
+    sub: str | None = None,
+) -> str:
+    p = group + (f"/namespaces/{namespace}" if namespace else "") + f"/{plural}"
+    if name:
+        p += f"/{name}"
+    if sub:
+        p += f"/{sub}"
+    return p
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(f"{status}: {message}")
+        self.status = status
+        self.message = message
+
+
+class KubeApi:
+    def __init__(self, kubeconfig: str, context: str | None):
+        cfg = kubernetes.client.Configuration()
+        kubernetes.config.load_kube_config(
+            config_file=kubeconfig, context=context, client_configuration=cfg
+        )
+        cfg.connection_pool_maxsize = 16
+        cfg.retries = False  # callers retry with their own pacing (apiserver-down faults)
+        self._client = kubernetes.client.ApiClient(cfg)
+
+    def _call(
+        self,
+        method: str,
+        url: str,
+        *,
+        body=None,
+        query=None,
+        content_type=None,
+        preload=True,
+        timeout: float | tuple = 10.0,
+    ):
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = content_type or "application/json"
+        try:
+            resp = self._client.call_api(
+                url,
+                method,
+                query_params=list((query or {}).items()),
+                header_params=headers,
+                body=body,
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _return_http_data_only=True,
+                _request_timeout=timeout,
+            )
+        except ApiException as e:
+            message = e.reason or ""
+            try:
+                message = json.loads(e.body).get("message", message)
+            except (TypeError, ValueError):
+                pass
+            raise ApiError(e.status or 0, message) from None
+        except Exception as e:  # connection refused, timeouts: the apiserver is away
+            raise ApiError(0, f"{type(e).__name__}: {e}") from None
+        if not preload:
+            return resp
+        data = resp.data
+        return json.loads(data) if data else None
+
+    def get(self, url: str) -> dict | None:
+        try:
+            return self._call("GET", url)
+        except ApiError as e:
+            if e.status == 404:
+                return None
+            raise
+
+    def create(self, url: str, obj: dict) -> dict:
+        return self._call("POST", url, body=obj)
+
+    def replace(self, url: str, obj: dict) -> dict:
+        return self._call("PUT", url, body=obj)
+
+    def patch(self, url: str, patch: dict) -> dict:
+        return self._call("PATCH", url, body=patch, content_type=MERGE_PATCH)
+
+    def delete(self, url: str) -> None:
+        try:
+            self._call("DELETE", url)
+        except ApiError as e:
+            if e.status != 404:
+                raise
+
+    def list(self, url: str) -> dict:
+        return self._call("GET", url)
+
+    def watch(self, url: str, resource_version: str):
+        """A streaming watch response (urllib3); the server ends it after a few minutes."""
+        return self._call(
+            "GET",
+            url,
+            preload=False,
+            timeout=(5, 330),
+            query={
+                "watch": "true",
+                "resourceVersion": resource_version,
+                "allowWatchBookmarks": "true",
+                "timeoutSeconds": "300",
+            },
+        )
+
+
+class Informer(threading.Thread):
+    """List+watch one resource collection into a name -> object cache.
+
+    ``on_change(event_type, obj, old)`` runs on this thread for every change; it must not block.
+    """
+
+    def __init__(self, api: KubeApi, url: str, on_change: Callable[[str, dict, dict | None], None]):
+        super().__init__(name=f"informer {url}", daemon=True)
+        self.api = api
+        self.url = url
+        self.on_change = on_change
+        self.synced = threading.Event()
+        self._lock = threading.Lock()
+        self._cache: dict[str, dict] = {}
+        self._last_error = ""
+
+    def get(self, name: str) -> dict | None:
+        with self._lock:
+            return self._cache.get(name)
+
+    def items(self) -> list[dict]:
+        with self._lock:
+            return list(self._cache.values())
+
+    def run(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                rv = self._list()
+                self.synced.set()
+                self._last_error = ""
+                delay = 0.5
+                while rv:
+                    rv = self._watch(rv)
+            except ApiError as e:
+                if str(e) != self._last_error:
+                    log.warning("list/watch %s failed: %s", self.url, e)
+                    self._last_error = str(e)
+                time.sleep(delay)
+                delay = min(delay * 2, 4.0)
+            except Exception as e:  # noqa: BLE001 - a broken stream just means relist
+                log.warning("watch %s interrupted: %s", self.url, e)
+                time.sleep(delay)
+
+    def _list(self) -> str:
+        data = self.api.list(self.url)
+        fresh = {o["metadata"]["name"]: o for o in data.get("items") or []}
+        with self._lock:
+            old, self._cache = self._cache, fresh
+        for name, obj in fresh.items():
+            prev = old.get(name)
+            if (
+                prev is None
+                or prev["metadata"]["resourceVersion"] != obj["metadata"]["resourceVersion"]
+            ):
+                self.on_change("ADDED" if prev is None else "MODIFIED", obj, prev)
+        for name, prev in old.items():
+            if name not in fresh:
+                self.on_change("DELETED", prev, prev)
+        return data["metadata"]["resourceVersion"]
+
+    def _watch(self, rv: str) -> str | None:
+        """Follow one watch stream; the next resourceVersion, or None to relist (410 Gone)."""
+        resp = self.api.watch(self.url, rv)
+        buf = b""
+        try:
+            for chunk in resp.stream(amt=None, decode_content=False):
+                buf += chunk
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    if not line.strip():
+                        continue
+                    event = json.loads(line)
+                    kind, obj = event["type"], event["object"]
+                    if kind == "ERROR":
+                        if obj.get("code") == 410:
+                            return None
+                        raise ApiError(obj.get("code", 0), obj.get("message", ""))
+                    rv = obj["metadata"]["resourceVersion"]
+                    if kind == "BOOKMARK":
+                        continue
+                    name = obj["metadata"]["name"]
+                    with self._lock:
+                        prev = self._cache.get(name)
+                        if kind == "DELETED":
+                            self._cache.pop(name, None)
+                        else:
+                            self._cache[name] = obj
+                    self.on_change(kind, obj, prev)
+        finally:
+            resp.release_conn()
+        return rv

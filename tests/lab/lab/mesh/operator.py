@@ -1,0 +1,449 @@
+"""What the Service Mesh operator (and the cloud load balancer) would put into the namespace.
+
+Namespace, root CA (Secret + ``istio-ca-root-cert``), the SMCP ``basic`` with its Ready status,
+the istiod Deployment, and one Service + ServiceAccount per enabled additional gateway, ingress
+Services of type LoadBalancer getting their own loopback address.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lab.mesh import kubeapi
+from lab.mesh.kubeapi import APPS, CORE, MAISTRA, ApiError, KubeApi, path
+from lab.mesh.pki import MeshCA
+
+log = logging.getLogger("operator")
+
+SMCP_NAME = "basic"
+ISTIOD = "istiod-basic"
+CA_SECRET = "istio-ca-secret"
+ROOT_CONFIGMAP = "istio-ca-root-cert"
+ROOT_KEY = "root-cert.pem"
+VERSION = "v2.5"
+OPERATOR_VERSION = "2.5.0"
+DISCOVERY_PORT = 8188
+SERVICE_PORT = 15443
+
+
+def operator_labels(namespace: str) -> dict:
+    return {
+        "app.kubernetes.io/managed-by": "maistra-istio-operator",
+        "maistra.io/owner": namespace,
+        "maistra.io/owner-name": SMCP_NAME,
+    }
+
+
+def _create_if_missing(api: KubeApi, url: str, obj: dict) -> bool:
+    """Create ``obj`` in collection ``url`` unless it exists; True when created."""
+    try:
+        api.create(url, obj)
+        return True
+    except ApiError as e:
+        if e.status == 409:
+            return False
+        raise
+
+
+def ensure_namespace(api: KubeApi, namespace: str) -> None:
+    if _create_if_missing(api, path(CORE, "namespaces"), {"metadata": {"name": namespace}}):
+        log.info("created namespace %s", namespace)
+
+
+# -- root CA -------------------------------------------------------------------------------
+def load_or_create_ca(api: KubeApi, namespace: str, trust_domain: str, mesh: str) -> MeshCA:
+    """The mesh root from Secret ``istio-ca-secret`` (created once), reused across restarts."""
+    url = path(CORE, "secrets", namespace, CA_SECRET)
+    secret = api.get(url)
+    if secret:
+        data = secret.get("data") or {}
+        return MeshCA(
+            base64.b64decode(data["ca-cert.pem"]).decode(),
+            base64.b64decode(data["ca-key.pem"]).decode(),
+        )
+    ca = MeshCA.generate(trust_domain, mesh)
+    if not _create_if_missing(api, path(CORE, "secrets", namespace), _ca_secret(namespace, ca)):
+        return load_or_create_ca(api, namespace, trust_domain, mesh)  # lost a race: use theirs
+    log.info("created root CA %s/%s (serial %x)", namespace, CA_SECRET, ca.serial)
+    return ca
+
+
+def replace_ca(api: KubeApi, namespace: str, ca: MeshCA) -> None:
+    api.replace(path(CORE, "secrets", namespace, CA_SECRET), _ca_secret(namespace, ca))
+
+
+def _ca_secret(namespace: str, ca: MeshCA) -> dict:
+    def b64(s: str) -> str:
+        return base64.b64encode(s.encode()).decode()
+
+    return {
+        "metadata": {
+            "name": CA_SECRET,
+            "namespace": namespace,
+            "labels": {"istio.io/ca-root": "true"},
+        },
+        "type": "istio.io/ca-root",
+        "data": {
+            "ca-cert.pem": b64(ca.cert_pem),
+            "ca-key.pem": b64(ca.key_pem),
+            "cert-chain.pem": "",
+            "root-cert.pem": "",
+        },
+    }
+
+
+def publish_root(api: KubeApi, namespace: str, ca: MeshCA) -> None:
+    """ConfigMap ``istio-ca-root-cert`` with the root certificate (never the key)."""
+    url = path(CORE, "configmaps", namespace, ROOT_CONFIGMAP)
+    current = api.get(url)
+    body = {
+        "metadata": {
+            "name": ROOT_CONFIGMAP,
+            "namespace": namespace,
+            "labels": {"istio.io/config": "true"},
+        },
+        "data": {ROOT_KEY: ca.cert_pem},
+    }
+    if current is None:
+        _create_if_missing(api, path(CORE, "configmaps", namespace), body)
+    elif (current.get("data") or {}).get(ROOT_KEY) != ca.cert_pem:
+        api.patch(url, {"data": {ROOT_KEY: ca.cert_pem}})
+    else:
+        return
+    log.info("published root certificate in %s/%s", namespace, ROOT_CONFIGMAP)
+
+
+# -- SMCP ----------------------------------------------------------------------------------
+def smcp_manifest(namespace: str, trust_domain: str, peers: list[str]) -> dict:
+    ingress, egress = {}, {}
+    for peer in peers:
+        ingress[f"ingress-{peer}"] = {
+            "enabled": True,
+            "routerMode": "sni-dnat",
+            "service": {
+                "type": "LoadBalancer",
+                "metadata": {"labels": {"federation.maistra.io/ingress-for": f"ingress-{peer}"}},
+                "ports": [
+                    {"port": SERVICE_PORT, "name": "tls"},
+                    {"port": DISCOVERY_PORT, "name": "https-discovery"},
+                ],
+            },
+        }
+        egress[f"egress-{peer}"] = {
+            "enabled": True,
+            "requestedNetworkView": [f"network-{peer}"],
+            "routerMode": "sni-dnat",
+            "service": {
+                "metadata": {"labels": {"federation.maistra.io/egress-for": f"egress-{peer}"}},
+                "ports": [
+                    {"port": SERVICE_PORT, "name": "tls"},
+                    {"port": DISCOVERY_PORT, "name": "http-discovery"},
+                ],
+            },
+        }
+    return {
+        "apiVersion": "maistra.io/v2",
+        "kind": "ServiceMeshControlPlane",
+        "metadata": {"name": SMCP_NAME, "namespace": namespace},
+        "spec": {
+            "version": VERSION,
+            "security": {"trust": {"domain": trust_domain}},
+            "gateways": {"additionalIngress": ingress, "additionalEgress": egress},
+        },
+    }
+
+
+def ensure_smcp(api: KubeApi, namespace: str, trust_domain: str, peers: list[str]) -> None:
+    """Create the SMCP once; later edits (gateways added or removed) are the user's and stay."""
+    if _create_if_missing(
+        api,
+        path(MAISTRA, "servicemeshcontrolplanes", namespace),
+        smcp_manifest(namespace, trust_domain, peers),
+    ):
+        log.info("created ServiceMeshControlPlane %s/%s", namespace, SMCP_NAME)
+
+
+def write_smcp_status(api: KubeApi, smcp: dict, components: list[str], now: str) -> bool:
+    """Installed / Reconciled / Ready, through the status subresource, only when it changed."""
+    status = smcp.get("status") or {}
+    old = {c.get("type"): c for c in status.get("conditions") or []}
+    wanted = [
+        ("Installed", "InstallSuccessful", "Successfully installed all mesh components"),
+        ("Reconciled", "InstallSuccessful", "Successfully installed all mesh components"),
+        ("Ready", "ComponentsReady", "All component deployments are Available"),
+    ]
+    conditions = []
+    for kind, reason, message in wanted:
+        prev = old.get(kind) or {}
+        ltt = prev.get("lastTransitionTime") if prev.get("status") == "True" else None
+        conditions.append(
+            {
+                "type": kind,
+                "status": "True",
+                "reason": reason,
+                "message": message,
+                "lastTransitionTime": ltt or now,
+            }
+        )
+    desired = {
+        "observedGeneration": smcp["metadata"].get("generation", 1),
+        "operatorVersion": OPERATOR_VERSION,
+        "chartVersion": OPERATOR_VERSION,
+        "conditions": conditions,
+        "readiness": {"components": {"ready": sorted(components), "pending": [], "unready": []}},
+        "annotations": {"readyComponentCount": f"{len(components)}/{len(components)}"},
+    }
+    if all(status.get(k) == v for k, v in desired.items()):
+        return False
+    api.patch(
+        path(
+            MAISTRA, "servicemeshcontrolplanes", smcp["metadata"]["namespace"], SMCP_NAME, "status"
+        ),
+        {"status": desired},
+    )
+    return True
+
+
+def ensure_istiod(api: KubeApi, namespace: str) -> None:
+    """The istiod Deployment (no scheduler runs it; it documents the CA ConfigMap name)."""
+    labels = {"app": "istiod", "istio.io/rev": SMCP_NAME}
+    _create_if_missing(
+        api,
+        path(CORE, "serviceaccounts", namespace),
+        {
+            "metadata": {
+                "name": f"istiod-{SMCP_NAME}",
+                "namespace": namespace,
+                "labels": operator_labels(namespace),
+            }
+        },
+    )
+    deployment = {
+        "metadata": {
+            "name": ISTIOD,
+            "namespace": namespace,
+            "labels": {**labels, **operator_labels(namespace)},
+        },
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": {**labels, "maistra-control-plane": namespace}},
+                "spec": {
+                    "serviceAccountName": f"istiod-{SMCP_NAME}",
+                    "containers": [
+                        {
+                            "name": "discovery",
+                            "image": "registry.redhat.io/openshift-service-mesh/pilot-rhel8:2.5",
+                            "args": [
+                                "discovery",
+                                "--monitoringAddr=:15014",
+                                "--log_output_level=default:info",
+                                "--domain",
+                                "cluster.local",
+                                "--keepaliveMaxServerConnectionAge",
+                                "30m",
+                            ],
+                            "ports": [
+                                {"containerPort": 15012, "name": "grpc-xds"},
+                                {"containerPort": DISCOVERY_PORT, "name": "http-discovery"},
+                            ],
+                            "env": [
+                                {"name": "PILOT_CA_CERT_CONFIG_MAP_NAME", "value": ROOT_CONFIGMAP},
+                                {"name": "PILOT_ENABLE_FEDERATION", "value": "true"},
+                                {"name": "POD_NAMESPACE", "value": namespace},
+                            ],
+                        }
+                    ],
+                },
+            },
+        },
+    }
+    if _create_if_missing(api, path(APPS, "deployments", namespace), deployment):
+        log.info("created Deployment %s/%s", namespace, ISTIOD)
+
+
+# -- gateways ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Gateway:
+    name: str
+    kind: str  # "ingress" | "egress"
+    service_type: str
+    ports: tuple[tuple[str, int], ...]
+    labels: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def service_account(self) -> str:
+        return f"{self.name}-service-account"
+
+
+def desired_gateways(smcp: dict | None) -> dict[str, Gateway]:
+    """Enabled additionalIngress / additionalEgress entries (the operator skips enabled unset)."""
+    gateways: dict[str, Gateway] = {}
+    spec_gateways = ((smcp or {}).get("spec") or {}).get("gateways") or {}
+    for kind, key in (("ingress", "additionalIngress"), ("egress", "additionalEgress")):
+        for name, gw in (spec_gateways.get(key) or {}).items():
+            if not isinstance(gw, dict) or gw.get("enabled") is not True:
+                continue
+            service = gw.get("service") or {}
+            ports = tuple(
+                (p.get("name") or f"port-{p['port']}", int(p["port"]))
+                for p in service.get("ports") or []
+                if p.get("port")
+            ) or (
+                ("tls", SERVICE_PORT),
+                ("https-discovery" if kind == "ingress" else "http-discovery", DISCOVERY_PORT),
+            )
+            labels = ((service.get("metadata") or {}).get("labels")) or {}
+            gateways[name] = Gateway(
+                name, kind, service.get("type") or "ClusterIP", ports, tuple(sorted(labels.items()))
+            )
+    return gateways
+
+
+def _service_manifest(namespace: str, gw: Gateway) -> dict:
+    selector = {"app": gw.name, "istio": f"{gw.kind}gateway", **dict(gw.labels)}
+    spec: dict = {
+        "type": gw.service_type,
+        "selector": selector,
+        "ports": [{"name": n, "port": p, "targetPort": p, "protocol": "TCP"} for n, p in gw.ports],
+    }
+    if gw.service_type == "LoadBalancer":
+        spec["allocateLoadBalancerNodePorts"] = False
+    return {
+        "metadata": {
+            "name": gw.name,
+            "namespace": namespace,
+            "labels": {**selector, **operator_labels(namespace), "maistra.io/gateway": gw.kind},
+        },
+        "spec": spec,
+    }
+
+
+def _service_differs(current: dict, desired: dict) -> bool:
+    cs, ds = current.get("spec") or {}, desired["spec"]
+    ports = [(p.get("name"), p.get("port")) for p in cs.get("ports") or []]
+    labels = current["metadata"].get("labels") or {}
+    return (
+        cs.get("type") != ds["type"]
+        or cs.get("selector") != ds["selector"]
+        or ports != [(p["name"], p["port"]) for p in ds["ports"]]
+        or any(labels.get(k) != v for k, v in desired["metadata"]["labels"].items())
+    )
+
+
+class LoadBalancerPool:
+    """Hands each LoadBalancer Service its own ``<prefix>.<k>``, stable across restarts."""
+
+    def __init__(self, prefix: str, state_file: Path):
+        self.prefix = prefix
+        self.state_file = state_file
+        try:
+            self.assigned: dict[str, int] = json.loads(state_file.read_text())
+        except (FileNotFoundError, ValueError):
+            self.assigned = {}
+
+    def address(self, name: str, current_ip: str | None) -> str:
+        k = self.assigned.get(name)
+        if k is None and current_ip and current_ip.startswith(self.prefix + "."):
+            k = int(current_ip.rsplit(".", 1)[1])
+            if k in self.assigned.values():
+                k = None
+        if k is None:
+            used = set(self.assigned.values())
+            k = next(i for i in range(1, 255) if i not in used)
+        if self.assigned.get(name) != k:
+            self.assigned[name] = k
+            self._save()
+        return f"{self.prefix}.{k}"
+
+    def release(self, name: str) -> None:
+        if self.assigned.pop(name, None) is not None:
+            self._save()
+
+    def _save(self) -> None:
+        self.state_file.write_text(json.dumps(self.assigned, indent=1, sort_keys=True))
+
+
+def reconcile_gateways(
+    api: KubeApi,
+    namespace: str,
+    gateways: dict[str, Gateway],
+    services: kubeapi.Informer,
+    accounts: set[str],
+    pool: LoadBalancerPool,
+    written: dict,
+) -> dict[str, str]:
+    """Services + ServiceAccounts for ``gateways``; returns {ingress name: LB address}.
+
+    ``accounts`` caches the ServiceAccounts already ensured (they are not watched), ``written``
+    the LB addresses already written ({name: (uid, ip)}).
+    """
+    addresses: dict[str, str] = {}
+    svc_url = path(CORE, "services", namespace)
+    for gw in gateways.values():
+        desired = _service_manifest(namespace, gw)
+        current = services.get(gw.name)
+        if current is None:
+            try:
+                current = api.create(svc_url, desired)
+                log.info("created %s gateway Service %s/%s", gw.kind, namespace, gw.name)
+            except ApiError as e:
+                if e.status != 409:
+                    raise
+                current = api.get(path(CORE, "services", namespace, gw.name)) or desired
+        elif _service_differs(current, desired):
+            try:
+                current = api.patch(path(CORE, "services", namespace, gw.name), desired)
+            except ApiError as e:
+                if e.status != 422:
+                    raise
+                api.delete(path(CORE, "services", namespace, gw.name))
+                current = api.create(svc_url, desired)
+            log.info("updated gateway Service %s/%s", namespace, gw.name)
+        if gw.service_account not in accounts:
+            _create_if_missing(
+                api,
+                path(CORE, "serviceaccounts", namespace),
+                {
+                    "metadata": {
+                        "name": gw.service_account,
+                        "namespace": namespace,
+                        "labels": operator_labels(namespace),
+                    }
+                },
+            )
+            accounts.add(gw.service_account)
+        if gw.service_type == "LoadBalancer":
+            ingress = ((current.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+            current_ip = ingress[0].get("ip") if ingress else None
+            ip = pool.address(gw.name, current_ip)
+            uid = current["metadata"].get("uid")
+            if current_ip != ip and written.get(gw.name) != (uid, ip):
+                api.patch(
+                    path(CORE, "services", namespace, gw.name, "status"),
+                    {"status": {"loadBalancer": {"ingress": [{"ip": ip}]}}},
+                )
+                written[gw.name] = (uid, ip)  # the informer cache catches up a moment later
+                log.info("load balancer address %s for %s/%s", ip, namespace, gw.name)
+            if gw.kind == "ingress":
+                addresses[gw.name] = ip
+    # Gateways removed from the SMCP: the operator deletes what it rendered for them.
+    for svc in services.items():
+        labels = svc["metadata"].get("labels") or {}
+        name = svc["metadata"]["name"]
+        if (
+            labels.get("maistra.io/owner-name") == SMCP_NAME
+            and "maistra.io/gateway" in labels
+            and name not in gateways
+        ):
+            api.delete(path(CORE, "services", namespace, name))
+            api.delete(path(CORE, "serviceaccounts", namespace, f"{name}-service-account"))
+            accounts.discard(f"{name}-service-account")
+            pool.release(name)
+            log.info("deleted gateway Service %s/%s (no longer in the SMCP)", namespace, name)
+    return addresses
