@@ -90,14 +90,23 @@ def desired_objects(link: dict, peer_facts: dict) -> tuple[dict, dict]:
     return configmap, peer
 
 
+# Port names of the federation gateway Services in the fact sheet (§4.2), for Services whose
+# targetPort is a named container port.
+_PORT_NAMES = {INGRESS_DISCOVERY_PORT: ("https-discovery", "http-discovery"),
+               INGRESS_SERVICE_PORT: ("tls",)}
+
+
 def _service_port(ports: list, container_port: int) -> dict | None:
     """The Service port entry that forwards to ``container_port``."""
-    for entry in ports:
-        if entry.get("targetPort", entry.get("port")) == container_port:
-            return entry
-    for entry in ports:
-        if entry.get("port") == container_port:
-            return entry
+    tests = (
+        lambda e: e.get("targetPort", e.get("port")) == container_port,
+        lambda e: e.get("port") == container_port,
+        lambda e: e.get("name") in _PORT_NAMES[container_port],
+    )
+    for test in tests:
+        for entry in ports:
+            if test(entry):
+                return entry
     return None
 
 

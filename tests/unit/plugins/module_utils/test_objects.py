@@ -130,6 +130,12 @@ def _service(type_="LoadBalancer", ingress=None, ports=None):
               ports=[{"port": 443, "targetPort": 8188}, {"port": 9443, "targetPort": 15443}]),
      None, {"addresses": ["203.0.113.5"], "discovery_port": 443, "service_port": 9443,
             "source": "loadbalancer"}),
+    # named target ports: the fact sheet's port names identify the entries
+    (_service(ingress=[{"ip": "203.0.113.5"}],
+              ports=[{"name": "https-discovery", "port": 443, "targetPort": "https"},
+                     {"name": "tls", "port": 9443, "targetPort": "tls"}]),
+     None, {"addresses": ["203.0.113.5"], "discovery_port": 443, "service_port": 9443,
+            "source": "loadbalancer"}),
     (_service(type_="NodePort"), ["192.0.2.1", "192.0.2.2"],
      {"addresses": ["192.0.2.1", "192.0.2.2"], "discovery_port": 31188, "service_port": 31443,
       "source": "nodeport"}),
