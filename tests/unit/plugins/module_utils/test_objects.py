@@ -139,6 +139,10 @@ def _service(type_="LoadBalancer", ingress=None, ports=None):
     (_service(type_="NodePort"), ["192.0.2.1", "192.0.2.2"],
      {"addresses": ["192.0.2.1", "192.0.2.2"], "discovery_port": 31188, "service_port": 31443,
       "source": "nodeport"}),
+    # no port entry for the federation ports: the fact sheet's defaults
+    (_service(ingress=[{"ip": "203.0.113.5"}], ports=[{"name": "http", "port": 80}]), None,
+     {"addresses": ["203.0.113.5"], "discovery_port": 8188, "service_port": 15443,
+      "source": "loadbalancer"}),
     (_service(type_="NodePort"), None, None),
     (_service(ingress=[]), ["192.0.2.1"], None),  # LB pending: wait, don't flip to NodePort
     (_service(type_="ClusterIP", ports=[{"port": 8188}, {"port": 15443}]), ["192.0.2.1"], None),

@@ -278,6 +278,9 @@ INVALID = [
     pytest.param({"red": {"mesh_peers": {"green": {"ingress_gateway": "Ingress_Green"}}}}, None,
                  "mesh 'red': mesh_peers.green.ingress_gateway:", "not a valid Service name",
                  id="gateway-invalid"),
+    pytest.param({"red": {"mesh_peers": {"green": {"egress_gateway": ""}}}}, None,
+                 "mesh 'red': mesh_peers.green.egress_gateway:", "non-empty",
+                 id="gateway-empty"),
     pytest.param({"red": {"mesh_peers": {"green": {"egress_gateway": "9egress"}}}}, None,
                  "mesh 'red': mesh_peers.green.egress_gateway:", "DNS-1035",
                  id="gateway-starts-with-digit"),
@@ -360,3 +363,16 @@ def test_env_auth_does_not_excuse_incomplete_credentials():
     meshes = three()
     meshes["red"]["mesh_cluster"] = {"host": "https://a", "username": "u"}
     assert any("mesh_cluster.password" in p for p in problems_of(meshes, env_auth=True))
+
+
+def test_host_variables_must_be_a_mapping():
+    meshes = three()
+    meshes["red"] = "red-mesh"
+    assert "inventory host 'red': host variables must be a mapping" in problems_of(meshes)
+
+
+def test_an_empty_override_entry_means_defaults():
+    meshes = three()
+    meshes["red"]["mesh_peers"] = {"green": None}
+    red = link_of(build_plan(meshes), "red", "green")
+    assert (red["addresses"], red["ingress_gateway"]) == (None, "ingress-green")
