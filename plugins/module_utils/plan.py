@@ -241,7 +241,9 @@ def _read_mesh(p: _Problems, host: str, hostvars) -> dict:
 
     err = dns1123_label_error(name)
     if err:
-        p.mesh(mesh, "mesh_name", err + " (it names the ServiceMeshPeer on the other meshes)")
+        hint = ("it names the ServiceMeshPeer on the other meshes" if "mesh_name" in hostvars
+                else "it defaults to the inventory hostname; set mesh_name")
+        p.mesh(mesh, "mesh_name", f"{err} ({hint})")
     elif name in RESERVED_MESH_NAMES:
         p.mesh(mesh, "mesh_name",
                f"{name!r} is reserved: peers would store its root in {name}-ca-root-cert, "

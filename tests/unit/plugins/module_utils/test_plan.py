@@ -376,3 +376,13 @@ def test_an_empty_override_entry_means_defaults():
     meshes["red"]["mesh_peers"] = {"green": None}
     red = link_of(build_plan(meshes), "red", "green")
     assert (red["addresses"], red["ingress_gateway"]) == (None, "ingress-green")
+
+
+def test_a_hostname_that_is_not_a_label_asks_for_mesh_name():
+    meshes = {"red.example.com": mesh(), "green": mesh()}
+    assert problems_of(meshes) == [
+        "mesh 'red.example.com': mesh_name: 'red.example.com' is not a DNS-1123 label "
+        "(lowercase letters, digits and '-', starting and ending with a letter or digit) "
+        "(it defaults to the inventory hostname; set mesh_name)"]
+    meshes["red.example.com"]["mesh_name"] = "red"
+    assert build_plan(meshes)["meshes"]["red"]["host"] == "red.example.com"
