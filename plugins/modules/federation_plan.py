@@ -40,7 +40,8 @@ options:
   links:
     description:
       - List of two-mesh lists (mesh names); each link means both directions.
-      - Omitted or null means every ordered pair. An empty list is an error.
+      - Omitted or null means every ordered pair; an empty list plans no direction (the
+        meshes are still validated).
     type: raw
   env_auth:
     description:

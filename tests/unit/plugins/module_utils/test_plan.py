@@ -128,6 +128,16 @@ def test_single_mesh_plans_no_direction():
     assert build_plan({"red": mesh()})["directions"] == []
 
 
+def test_empty_links_plan_no_direction_but_still_validate():
+    plan = build_plan(three(), [])
+    assert plan["directions"] == [] and plan["meshes"]["red"]["links"] == []
+    meshes = three()
+    meshes["red"]["mesh_peers"] = {"green": {}}
+    assert problems_of(meshes, []) == [
+        "mesh 'red': mesh_peers.green: this mesh is not linked with that peer "
+        "(see federation_links)"]
+
+
 @pytest.mark.parametrize("cluster, auth, display", [
     ({"host": "https://api.a:6443", "api_key": SECRET}, "token", "https://api.a:6443"),
     ({"host": "https://api.a:6443", "username": "u", "password": PASSWORD}, "password",
@@ -223,8 +233,6 @@ INVALID = [
                  id="cluster-kubeconfig-type"),
     pytest.param({}, "red-green",
                  "federation_links:", "list of two-mesh lists", id="links-not-list"),
-    pytest.param({}, [],
-                 "federation_links:", "is empty", id="links-empty"),
     pytest.param({}, [["red", "green", "blue"]],
                  "federation_links[0]:", "exactly two mesh names", id="links-three"),
     pytest.param({}, [["red", "red"]],
