@@ -17,6 +17,7 @@ ARGUMENT_SPEC = {
     "meshes": {"type": "dict", "required": True},
     "links": {"type": "raw"},
     "env_auth": {"type": "bool"},
+    "outside_meshes": {"type": "list", "elements": "str", "default": []},
 }
 
 
@@ -44,7 +45,8 @@ class ActionModule(ActionBase):
         if env_auth is None:
             env_auth = env_auth_available()
         try:
-            plan = build_plan(args["meshes"], args["links"], env_auth=env_auth)
+            plan = build_plan(args["meshes"], args["links"], env_auth=env_auth,
+                              outside=args["outside_meshes"])
         except PlanError as exc:
             result.update(failed=True, msg=str(exc), problems=exc.problems)
             return result

@@ -301,8 +301,12 @@ def _directions(p: _Problems, names: list[str], links) -> list[tuple[str, str]]:
     return sorted(directions)
 
 
-def _check_overrides(p: _Problems, mesh: dict, linked: set[str], known: set[str]) -> dict:
-    """Validate mesh_peers; return {peer: overrides} for the valid peer entries."""
+def _check_overrides(p: _Problems, mesh: dict, linked: set[str], known: set[str],
+                     outside: set[str]) -> dict:
+    """Validate mesh_peers; return {peer: overrides} for the valid peer entries.
+
+    Entries for meshes ``outside`` this run (inventory meshes left out by --limit) are skipped.
+    """
     peers = mesh["_peers"]
     if peers is None:
         return {}
@@ -314,6 +318,8 @@ def _check_overrides(p: _Problems, mesh: dict, linked: set[str], known: set[str]
         field = f"mesh_peers.{peer}"
         if peer == mesh["name"]:
             p.mesh(mesh, field, "a mesh cannot peer with itself")
+            continue
+        if peer in outside and peer not in known:
             continue
         if peer not in known:
             p.mesh(mesh, field, f"unknown peer mesh (known meshes: {', '.join(sorted(known))})")
@@ -349,13 +355,16 @@ def _check_overrides(p: _Problems, mesh: dict, linked: set[str], known: set[str]
     return result
 
 
-def build_plan(meshes: dict, links: list | None = None, env_auth: bool = False) -> dict:
+def build_plan(meshes: dict, links: list | None = None, env_auth: bool = False,
+               outside=()) -> dict:
     """Validate the inventory and return the federation plan (see docs/architecture.md).
 
     ``meshes`` maps inventory hostname -> that host's variables (mesh_* keys; other keys are
     ignored, unknown ``mesh_*`` keys are reported as typos). ``links`` is ``federation_links``
     (None: every ordered pair). ``env_auth`` tells that K8S_AUTH_* environment variables supply
-    the connection, so an empty ``mesh_cluster`` is accepted. Raises PlanError with every problem.
+    the connection, so an empty ``mesh_cluster`` is accepted. ``outside`` names meshes of the
+    inventory that are not part of this run (--limit): mesh_peers entries for them are ignored.
+    Raises PlanError with every problem.
     """
     p = _Problems()
     if not isinstance(meshes, dict) or not meshes:
@@ -402,7 +411,7 @@ def build_plan(meshes: dict, links: list | None = None, env_auth: bool = False) 
     linked: dict[str, set[str]] = {name: set() for name in names}
     for a, b in directions:
         linked[a].add(b)
-    overrides = {m["name"]: _check_overrides(p, m, linked[m["name"]], set(names))
+    overrides = {m["name"]: _check_overrides(p, m, linked[m["name"]], set(names), set(outside))
                  for m in by_name.values()}
 
     def gateway(mesh_name: str, peer: str, kind: str) -> str:

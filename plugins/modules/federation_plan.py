@@ -43,6 +43,13 @@ options:
       - Omitted or null means every ordered pair; an empty list plans no direction (the
         meshes are still validated).
     type: raw
+  outside_meshes:
+    description:
+      - Names of inventory meshes that are not part of this run (left out by C(--limit)).
+        C(mesh_peers) entries for them are ignored instead of reported as unknown peers.
+    type: list
+    elements: str
+    default: []
   env_auth:
     description:
       - Whether C(K8S_AUTH_*) environment variables supply the connection, so that an empty

@@ -71,3 +71,9 @@ def test_empty_mesh_cluster_needs_environment_auth(env_auth, environ, ok):
 ])
 def test_env_auth_available(environ, available):
     assert env_auth_available(environ) is available
+
+
+def test_outside_meshes_are_passed_to_the_plan():
+    meshes = {"red": dict(token_mesh(), mesh_peers={"blue": {}}), "green": token_mesh()}
+    assert run({"meshes": meshes})["failed"] is True
+    assert not run({"meshes": meshes, "outside_meshes": ["blue"]}).get("failed")

@@ -394,3 +394,11 @@ def test_a_hostname_that_is_not_a_label_asks_for_mesh_name():
         "(it defaults to the inventory hostname; set mesh_name)"]
     meshes["red.example.com"]["mesh_name"] = "red"
     assert build_plan(meshes)["meshes"]["red"]["host"] == "red.example.com"
+
+
+def test_overrides_for_meshes_outside_the_run_are_ignored():
+    meshes = {"red": mesh(mesh_peers={"blue": {"discovery_port": 0}, "green": {}}),
+              "green": mesh()}
+    assert any("mesh_peers.blue: unknown peer" in p for p in problems_of(meshes))
+    plan = build_plan(meshes, outside=["blue"])
+    assert plan["directions"] == [["green", "red"], ["red", "green"]]
