@@ -76,7 +76,7 @@ def load_state(paths: LabPaths) -> dict | None:
 def save_state(paths: LabPaths, state: dict) -> None:
     # Written after every process start, so `down` can clean up after a failed `up`.
     tmp = paths.state.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
+    tmp.write_text(json.dumps(state, indent=2) + "\n")
     tmp.replace(paths.state)
 
 

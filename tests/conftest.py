@@ -1,0 +1,157 @@
+"""Shared pytest fixtures: the lab (real kube-apiservers + simulated meshes), started once.
+
+``lab``: the shared 3-mesh lab (red-mesh green-mesh blue-mesh) in ``<repo>/.lab-test``, ip block
+40, started on first use and brought down at the end of the session. Tests must leave it as they
+found it. ``lab_factory(name, meshes, ip_block)``: a private lab in ``<repo>/.lab-test-<name>``
+for tests that break things (faults, up/down); cached per name for the session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+LAB_PYTHONPATH = REPO / "tests" / "lab"
+DEFAULT_MESHES = "red-mesh green-mesh blue-mesh"
+WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
+# Lab tests import the lab package (e.g. lab.oauth.token_object_name).
+if str(LAB_PYTHONPATH) not in sys.path:
+    sys.path.insert(0, str(LAB_PYTHONPATH))
+
+
+class Lab:
+    """A running lab, as tests see it."""
+
+    def __init__(self, directory: Path, meshes: str, ip_block: int):
+        self.dir = directory
+        self.kubeconfig = str(directory / "kubeconfig")
+        self.inventory = str(directory / "inventory.yml")
+        self.mesh_spec = meshes
+        self.ip_block = ip_block
+        self._clients: dict = {}
+
+    @property
+    def state(self) -> dict:
+        """state.json as it is now (re-read on every access)."""
+        return json.loads((self.dir / "state.json").read_text())
+
+    @property
+    def meshes(self) -> list[str]:
+        return list(self.state["meshes"])
+
+    def run(self, *args: str, check: bool = True, timeout: float = 300):
+        """``python -m lab <args>`` against this lab; output captured as text."""
+        env = {**os.environ, "LAB_DIR": str(self.dir), "PYTHONPATH": str(LAB_PYTHONPATH)}
+        proc = subprocess.run([sys.executable, "-m", "lab", *args], env=env, cwd=REPO,
+                              capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"python -m lab {' '.join(args)} failed (rc {proc.returncode}):"
+                                 f"\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def up(self):
+        return self.run("up", "--meshes", self.mesh_spec, "--ip-block", str(self.ip_block))
+
+    def context(self, mesh: str, admin: bool = True) -> str:
+        cluster = self.state["clusters"][self.state["meshes"][mesh]["cluster"]]
+        return cluster["admin_context"] if admin else cluster["automation_context"]
+
+    def client(self, mesh: str, admin: bool = True):
+        """A kubernetes DynamicClient for ``mesh``'s cluster (admin or automation identity)."""
+        key = (mesh, admin)
+        if key not in self._clients:
+            from kubernetes import config, dynamic
+
+            api = config.new_client_from_config(config_file=self.kubeconfig,
+                                                context=self.context(mesh, admin))
+            self._clients[key] = dynamic.DynamicClient(api)
+        return self._clients[key]
+
+    def credentials(self, cluster: str) -> dict[str, str]:
+        """OAuth passwords of ``cluster``: {username: password}."""
+        return json.loads((self.dir / "credentials.json").read_text())[cluster]
+
+    def audit_writes(self, cluster: str, user: str = "federation-automation",
+                     since: float | datetime | None = None) -> list[dict]:
+        """Audit events of write requests ``user`` sent to ``cluster`` (since a time, optional)."""
+        if isinstance(since, datetime):
+            since = since.timestamp()
+        events = []
+        log = self.dir / "audit" / f"{cluster}.log"
+        if not log.exists():
+            return events
+        for line in log.read_text().splitlines():
+            event = json.loads(line)
+            if (event.get("stage") != "ResponseComplete" or event.get("verb") not in WRITE_VERBS
+                    or event.get("user", {}).get("username") != user):
+                continue
+            received = datetime.fromisoformat(event["requestReceivedTimestamp"]).timestamp()
+            if since is None or received >= since:
+                events.append(event)
+        return events
+
+
+def _require_binaries() -> None:
+    from lab import LabError
+    from lab.cluster import check_binaries
+
+    try:
+        check_binaries()
+    except LabError as e:
+        pytest.fail(f"cannot start the lab: {e}", pytrace=False)
+
+
+def _start(directory: Path, meshes: str, ip_block: int) -> Lab:
+    _require_binaries()
+    lab = Lab(directory, meshes, ip_block)
+    proc = lab.run("up", "--meshes", meshes, "--ip-block", str(ip_block), check=False)
+    if proc.returncode != 0 and "a different lab" in proc.stderr:
+        lab.run("down")  # left over from an interrupted session, with other meshes
+        proc = lab.run("up", "--meshes", meshes, "--ip-block", str(ip_block), check=False)
+    if proc.returncode != 0:
+        pytest.fail(f"lab up in {directory} failed:\n{proc.stdout}\n{proc.stderr}", pytrace=False)
+    return lab
+
+
+class _Labs:
+    def __init__(self):
+        self.started: dict[str, Lab] = {}
+
+    def get(self, name: str, meshes: str, ip_block: int) -> Lab:
+        lab = self.started.get(name)
+        if lab is None:
+            suffix = "" if name == "shared" else f"-{name}"
+            lab = self.started[name] = _start(REPO / f".lab-test{suffix}", meshes, ip_block)
+        elif (lab.mesh_spec, lab.ip_block) != (meshes, ip_block):
+            raise ValueError(f"lab {name!r} already started with other meshes or ip block")
+        return lab
+
+    def down_all(self) -> None:
+        for lab in self.started.values():
+            lab.run("down", check=False)
+
+
+@pytest.fixture(scope="session")
+def _labs():
+    labs = _Labs()
+    yield labs
+    labs.down_all()
+
+
+@pytest.fixture(scope="session")
+def lab(_labs) -> Lab:
+    """The shared 3-mesh lab (ip block 40); leave it as you found it."""
+    return _labs.get("shared", DEFAULT_MESHES, 40)
+
+
+@pytest.fixture(scope="session")
+def lab_factory(_labs):
+    """``lab_factory(name, meshes, ip_block)``: a private lab, started once per session."""
+    return _labs.get
