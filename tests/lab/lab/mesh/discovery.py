@@ -148,6 +148,7 @@ class PeerWatcher(threading.Thread):
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
         self._resync_error = ""
+        self._watch_error = ""
 
     # -- control from the reconcile loop ----------------------------------------------------
     def update(self, smp: dict, config: PeerConfig) -> None:
@@ -175,7 +176,11 @@ class PeerWatcher(threading.Thread):
             config = self.config
             with self.mesh.writer.lock:
                 self.status.watch_initiated()
-            result, was_connected = self._watch(config)
+            try:
+                result, was_connected = self._watch(config)
+            except Exception:  # noqa: BLE001 - never lose the watcher; report and retry
+                log.exception("watch %s failed unexpectedly", config.name)
+                result, was_connected = UNAVAILABLE, False
             if self._stopped:
                 return
             with self.mesh.writer.lock:
@@ -201,16 +206,17 @@ class PeerWatcher(threading.Thread):
         try:
             sock, status, rest = self._request(config, "/v1/watch")
         except Unavailable as e:
-            log.debug("watch %s: %s", config.name, e)
+            if str(e) != self._watch_error:
+                log.info("watch %s: no answer through %s: %s", config.name, config.egress, e)
+                self._watch_error = str(e)
             return UNAVAILABLE, False
+        self._watch_error = ""
         if status != "200 OK":
             gw.hard_close(sock)
             return status, False
         with self._lock:
             self._sock = sock
         try:
-            if self._kick.is_set():
-                return STREAM_ENDED, False
             with self.mesh.writer.lock:
                 self.status.watching()
             self.mesh.writer.flush(config.name)
@@ -222,11 +228,13 @@ class PeerWatcher(threading.Thread):
                 f"{config.discovery_port} (mesh {config.name})",
             )
             self._follow(config, sock, rest)
-            return STREAM_ENDED, True
+        except (OSError, ssl.SSLError):
+            pass  # closed under us: restart or shutdown
         finally:
             with self._lock:
                 self._sock = None
             gw.hard_close(sock)
+        return STREAM_ENDED, True
 
     def _follow(self, config: PeerConfig, sock: ssl.SSLSocket, buf: bytes) -> None:
         """Read watch events until the stream ends; fetch the service list every resync period."""
@@ -333,6 +341,13 @@ class DiscoveryServer:
 
     def __init__(self, mesh: Mesh):
         self.mesh = mesh
+        self._rejections: dict[tuple[str, str], str] = {}
+
+    def _rejected(self, gateway: str, source: str, reason: str) -> None:
+        """Log a refused caller once per distinct reason (callers retry every few seconds)."""
+        if self._rejections.get((gateway, source)) != reason:
+            self._rejections[(gateway, source)] = reason
+            log.info("gateway %s: refused %s: %s", gateway, source, reason)
 
     def handle(self, gateway: str, port: int, conn: gw.Connection) -> None:
         policy = self.mesh.gateway_policy(gateway)
@@ -345,7 +360,7 @@ class DiscoveryServer:
                 conn.sock, server_side=True
             )
         except (OSError, ssl.SSLError) as e:
-            log.info("gateway %s: TLS handshake with %s failed: %s", gateway, source, e)
+            self._rejected(gateway, source, f"TLS handshake failed: {e}")
             return
         conn.sock = tls
         if self.mesh.gateway_policy(gateway) != policy:
@@ -355,12 +370,8 @@ class DiscoveryServer:
             spiffe = peer_spiffe_id(tls.getpeercert(binary_form=True))
             if trust_domain_of(spiffe) != policy.trust_domain:
                 # Envoy's SPIFFE validator picks the bundle by the caller's trust domain.
-                log.info(
-                    "gateway %s: rejected %s: %s is not in trust domain %s",
-                    gateway,
-                    source,
-                    spiffe,
-                    policy.trust_domain,
+                self._rejected(
+                    gateway, source, f"{spiffe} is not in trust domain {policy.trust_domain}"
                 )
                 return
             authorized = spiffe == f"spiffe://{policy.client_id}"
@@ -378,9 +389,10 @@ class DiscoveryServer:
         if policy.mode == "none":
             self._respond(tls, "400 Bad Request", f"no ServiceMeshPeer uses gateway {gateway}\n")
         elif not authorized:
-            log.info("gateway %s: %s is not %s: 403", gateway, source, policy.client_id)
+            self._rejected(gateway, source, f"not {policy.client_id}: 403")
             self._respond(tls, "403 Forbidden", "RBAC: access denied")
         elif target == "/v1/watch":
+            self._rejections.pop((gateway, source), None)
             self._watch(tls, policy, source)
         elif target in ("/v1/services/", "/v1/services"):
             self._services(tls, gateway, policy, source)
