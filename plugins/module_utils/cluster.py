@@ -167,6 +167,10 @@ class Cluster:
                 self._resources[key] = self.client.resource(kind, api_version)
         return self._resources[key]
 
+    def version(self) -> str | None:
+        """The API server's Kubernetes version (from discovery, which the client already did)."""
+        return ((self.client.client.version or {}).get("kubernetes") or {}).get("gitVersion")
+
     def serves(self, api_version: str, kind: str) -> bool:
         try:
             self.resource(api_version, kind)
@@ -185,6 +189,15 @@ class Cluster:
             raise
 
     def list(
+        self,
+        gvk: tuple[str, str],
+        namespace: str,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> list[dict]:
+        return self.list_versioned(gvk, namespace, label_selector, field_selector)[0]
+
+    def list_versioned(
         self,
         gvk: tuple[str, str],
         namespace: str,

@@ -60,7 +60,7 @@ def _crds(cluster, problems: list) -> dict:
         if not served[plural]:
             problems.append(
                 "the {} API {}.{} ({}) is not served: is OpenShift Service Mesh 2.1 or "
-                "later installed?".format(product, plural, gvk[0].split("/")[0], gvk[0]))
+                "later installed?".format(product, plural, gvk[0].split("/", maxsplit=1)[0], gvk[0]))
     return served
 
 
@@ -73,7 +73,7 @@ def _namespace_exists(cluster, namespace: str) -> bool | None:
 
 
 def _control_plane(cluster, namespace: str, problems: list) -> dict | None:
-    items, _ = cluster.list(SERVICE_MESH_CONTROL_PLANE, namespace)
+    items = cluster.list(SERVICE_MESH_CONTROL_PLANE, namespace)
     if not items:
         problems.append(f"no ServiceMeshControlPlane in namespace {namespace}")
         return None
@@ -100,7 +100,7 @@ def _ca_configmap(cluster, namespace: str) -> tuple[str, str]:
     """(ConfigMap name, where it came from): istiod's PILOT_CA_CERT_CONFIG_MAP_NAME, else the
     default. Reading Deployments is optional: no permission or no istiod means the default."""
     try:
-        deployments, _ = cluster.list(DEPLOYMENT, namespace, label_selector=ISTIOD_SELECTOR)
+        deployments = cluster.list(DEPLOYMENT, namespace, label_selector=ISTIOD_SELECTOR)
     except ClusterError:
         return DEFAULT_CA_CONFIGMAP, "default"
     for deployment in deployments:
@@ -135,7 +135,7 @@ def _root_cert(cluster, namespace: str, name: str, problems: list) -> dict | Non
 def _node_addresses(cluster) -> list[str] | None:
     """Addresses of the cluster's nodes, for NodePort gateways (None when we may not read them)."""
     try:
-        nodes, _ = cluster.list(NODE, "")
+        nodes = cluster.list(NODE, "")
     except ClusterError:
         return None
     addresses = []
@@ -149,7 +149,7 @@ def _node_addresses(cluster) -> list[str] | None:
 
 
 def _gateways(cluster, namespace: str, peers: list, problems: list) -> dict:
-    services, _ = cluster.list(SERVICE, namespace)
+    services = cluster.list(SERVICE, namespace)
     by_name = {s["metadata"]["name"]: s for s in services}
     node_addresses = None
     if any((by_name.get(p["ingress_gateway"]) or {}).get("spec", {}).get("type") == "NodePort"
@@ -191,11 +191,10 @@ def peer_gateways(peers: list) -> list:
 def gather(cluster, namespace: str, peers: list) -> dict:
     """The mesh facts in the shape of mesh_info's `mesh` return value."""
     problems: list[str] = []
-    version = (cluster.client.client.version or {}).get("kubernetes") or {}
     mesh = {
         "namespace": namespace,
         "cluster": cluster.name,
-        "cluster_version": version.get("gitVersion"),
+        "cluster_version": cluster.version(),
         "crds": _crds(cluster, problems),
         "smcp": None,
         "ca_configmap": None,

@@ -35,7 +35,7 @@ def _all_connected(names: list | None):
 def _events(cluster, namespace: str, name: str) -> list:
     selector = f"involvedObject.kind=ServiceMeshPeer,involvedObject.name={name}"
     try:
-        items, _ = cluster.list(EVENT, namespace, field_selector=selector)
+        items = cluster.list(EVENT, namespace, field_selector=selector)
     except ClusterError as exc:
         return [{"note": f"events not readable: {exc.reason}"}]
     items.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
@@ -52,7 +52,7 @@ class _Logs:
         self.namespace = namespace
         self._cache: dict[str, dict] = {}
         try:
-            self.pods, _ = cluster.list(POD, namespace)
+            self.pods = cluster.list(POD, namespace)
             self.note = None
         except ClusterError as exc:
             self.pods, self.note = [], f"pods not readable: {exc.reason}"
@@ -104,9 +104,9 @@ def status(cluster, namespace: str, names: list | None, wait: bool, timeout: flo
     started = clock()
     done = _all_connected(names)
     if wait:
-        objects, _ = wait_for(cluster, SERVICE_MESH_PEER, namespace, done, timeout, clock=clock)
+        objects = wait_for(cluster, SERVICE_MESH_PEER, namespace, done, timeout, clock=clock)[0]
     else:
-        items, _ = cluster.list(SERVICE_MESH_PEER, namespace)
+        items = cluster.list(SERVICE_MESH_PEER, namespace)
         objects = {item["metadata"]["name"]: item for item in items}
     wanted = sorted(names) if names else sorted(objects)
     peers = {name: evaluate_peer(objects.get(name)) for name in wanted}

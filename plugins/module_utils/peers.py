@@ -59,7 +59,7 @@ def _read_actual(cluster, namespace: str, desired: list[dict]) -> dict:
     """(kind, name) -> object or None: one labelled list per kind, a get only for the rest."""
     actual = {}
     for kind, gvk in GVK.items():
-        items, _ = cluster.list(gvk, namespace, label_selector=MANAGED_SELECTOR)
+        items = cluster.list(gvk, namespace, label_selector=MANAGED_SELECTOR)
         actual.update({(kind, item["metadata"]["name"]): item for item in items})
     for obj in desired:
         key = (obj["kind"], obj["metadata"]["name"])
@@ -93,6 +93,7 @@ def _for_display(diff: dict) -> dict:
 
 def ensure_present(cluster, namespace: str, desired: list[dict], take_over: bool,
                    check_mode: bool) -> dict:
+    writes_before = cluster.writes
     actual = _read_actual(cluster, namespace, desired)
     steps, refused = [], []
     for obj in desired:
@@ -130,16 +131,17 @@ def ensure_present(cluster, namespace: str, desired: list[dict], take_over: bool
                                       _merge_patch(current, obj))
             objects.append({"kind": obj["kind"], "name": meta["name"], "action": action})
     except ClusterError as exc:
-        exc.result = _result(cluster, objects, diffs)
+        exc.result = _result(cluster.writes - writes_before, objects, diffs)
         raise
-    return _result(cluster, objects, diffs)
+    return _result(cluster.writes - writes_before, objects, diffs)
 
 
 def ensure_absent(cluster, namespace: str, peers: list | None, check_mode: bool) -> dict:
     """Delete our objects (those with our label), ServiceMeshPeers before their ConfigMaps."""
+    writes_before = cluster.writes
     managed = {}
     for kind, gvk in GVK.items():
-        managed[kind], _ = cluster.list(gvk, namespace, label_selector=MANAGED_SELECTOR)
+        managed[kind] = cluster.list(gvk, namespace, label_selector=MANAGED_SELECTOR)
     smps = managed["ServiceMeshPeer"]
     configmaps = managed["ConfigMap"]
     absent = []
@@ -170,18 +172,18 @@ def ensure_absent(cluster, namespace: str, peers: list | None, check_mode: bool)
                                   obj["kind"], namespace, meta["name"])})
             objects.append({"kind": obj["kind"], "name": meta["name"], "action": action})
     except ClusterError as exc:
-        exc.result = _result(cluster, objects + absent, diffs)
+        exc.result = _result(cluster.writes - writes_before, objects + absent, diffs)
         raise
-    return _result(cluster, objects + absent, diffs)
+    return _result(cluster.writes - writes_before, objects + absent, diffs)
 
 
 def _name(obj: dict) -> str:
     return obj["metadata"]["name"]
 
 
-def _result(cluster, objects: list, diffs: list) -> dict:
+def _result(writes: int, objects: list, diffs: list) -> dict:
     changed = any(o["action"] in ("created", "updated", "deleted") for o in objects)
-    return {"changed": changed, "objects": objects, "writes": cluster.writes, "diff": diffs}
+    return {"changed": changed, "objects": objects, "writes": writes, "diff": diffs}
 
 
 def check_input(params: dict) -> list[dict]:

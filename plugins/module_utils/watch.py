@@ -19,7 +19,7 @@ Objects = dict  # name -> object, as the API returns it
 
 
 def _relist(cluster, gvk, namespace) -> tuple[Objects, str]:
-    items, resource_version = cluster.list(gvk, namespace)
+    items, resource_version = cluster.list_versioned(gvk, namespace)
     return {item["metadata"]["name"]: item for item in items}, resource_version
 
 

@@ -7,7 +7,7 @@ module: cluster_login
 short_description: Log in to an OpenShift cluster with a username and password, or revoke the token
 version_added: 0.1.0
 author:
-  - servicemesh.federation maintainers
+  - servicemesh.federation maintainers (@servicemesh)
 description:
   - With O(state=present), logs in through OpenShift's OAuth server with the
     challenging-client flow (C(openshift-challenging-client), HTTP Basic credentials) and
@@ -25,6 +25,8 @@ description:
     token in an C(always) section.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.ACTIONGROUPS
 options:
   state:
     description:
@@ -38,6 +40,9 @@ options:
         C(<host>/.well-known/oauth-authorization-server).
     type: str
 attributes:
+  action_group:
+    support: full
+    membership: [servicemesh.federation.cluster]
   check_mode:
     support: partial
     details:

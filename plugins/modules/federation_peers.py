@@ -7,7 +7,7 @@ module: federation_peers
 short_description: Manage a mesh's peer CA ConfigMaps and ServiceMeshPeers
 version_added: 0.1.0
 author:
-  - servicemesh.federation maintainers
+  - servicemesh.federation maintainers (@servicemesh)
 description:
   - In one mesh's control-plane namespace, creates or updates, for every link of the plan,
     the peer's CA root ConfigMap (C(<peer>-ca-root-cert), key C(root-cert.pem)) and then the
@@ -25,6 +25,8 @@ description:
     their ConfigMaps), all of them or those of O(peers), and nothing else.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.ACTIONGROUPS
 options:
   namespace:
     description: The mesh's control-plane namespace.
@@ -58,11 +60,14 @@ options:
     default: false
   peers:
     description:
-      - With O(state=absent), only remove the objects for these peer mesh names. Default: every
-        object of this collection in O(namespace).
+      - With O(state=absent), only remove the objects for these peer mesh names; by default
+        every object of this collection in O(namespace) is removed.
     type: list
     elements: str
 attributes:
+  action_group:
+    support: full
+    membership: [servicemesh.federation.cluster]
   check_mode:
     support: full
     details:

@@ -7,7 +7,7 @@ module: federation_status
 short_description: Discovery status of a mesh's ServiceMeshPeers, optionally waiting until connected
 version_added: 0.1.0
 author:
-  - servicemesh.federation maintainers
+  - servicemesh.federation maintainers (@servicemesh)
 description:
   - Evaluates the C(status.discoveryStatus) of the ServiceMeshPeers in one mesh's
     control-plane namespace, as seen by this mesh's istiod, for each peer - C(watch) (this mesh
@@ -21,6 +21,8 @@ description:
   - Read-only.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.ACTIONGROUPS
 options:
   namespace:
     description: The mesh's control-plane namespace.
@@ -42,6 +44,9 @@ options:
     type: int
     default: 300
 attributes:
+  action_group:
+    support: full
+    membership: [servicemesh.federation.cluster]
   check_mode:
     support: full
     details: Read-only; runs the same in check mode.

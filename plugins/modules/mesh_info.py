@@ -7,7 +7,7 @@ module: mesh_info
 short_description: Pre-flight facts of one service mesh for federation
 version_added: 0.1.0
 author:
-  - servicemesh.federation maintainers
+  - servicemesh.federation maintainers (@servicemesh)
 description:
   - Reads, and never changes, what federating a mesh depends on, in the mesh's control-plane
     namespace, and lists every missing or unusable item as a problem rather than failing, so
@@ -26,6 +26,8 @@ description:
     cluster.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.ACTIONGROUPS
 options:
   namespace:
     description:
@@ -56,6 +58,9 @@ options:
         type: bool
         default: true
 attributes:
+  action_group:
+    support: full
+    membership: [servicemesh.federation.cluster]
   check_mode:
     support: full
     details: Read-only; runs the same in check mode.

@@ -1,0 +1,123 @@
+"""Event-driven waiting (module_utils/watch.py): list, watch from the list's resourceVersion,
+resume after a stream ends, re-list on 410 Gone, stop at the deadline."""
+
+import pytest
+
+from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import (
+    SERVICE_MESH_PEER,
+    ClusterError,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.watch import wait_for
+
+NS = "red-system"
+
+
+def smp(name, rv, connected=False):
+    return {"metadata": {"name": name, "resourceVersion": str(rv)},
+            "status": {"connected": connected}}
+
+
+def all_connected(objects):
+    return bool(objects) and all(o["status"]["connected"] for o in objects.values())
+
+
+class ScriptedCluster:
+    """list() answers come from `lists`; each watch() call plays the next stream of `streams`:
+    (events, seconds until the server ends it), or an exception to raise."""
+
+    name = "'fake'"
+
+    def __init__(self, lists, streams, clock):
+        self.lists = list(lists)
+        self.streams = list(streams)
+        self.clock = clock
+        self.calls = []
+
+    def list_versioned(self, gvk, namespace):
+        self.calls.append(("list",))
+        items, rv = self.lists.pop(0)
+        return items, rv
+
+    def watch(self, gvk, namespace, resource_version, timeout):
+        self.calls.append(("watch", resource_version, timeout))
+        stream = self.streams.pop(0)
+        if isinstance(stream, Exception):
+            raise stream
+        events, lasted = stream
+        yield from events
+        self.clock.now += lasted
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_condition_already_true_needs_no_watch():
+    clock = Clock()
+    cluster = ScriptedCluster([([smp("green", 5, True)], "10")], [], clock)
+    objects, done = wait_for(cluster, SERVICE_MESH_PEER, NS, all_connected, 60, clock=clock)
+    assert done is True
+    assert cluster.calls == [("list",)]
+
+
+def test_events_update_the_objects_until_done():
+    clock = Clock()
+    cluster = ScriptedCluster(
+        [([smp("green", 5), smp("old", 6)], "10")],
+        [([("MODIFIED", smp("green", 11)),
+           ("DELETED", smp("old", 12)),
+           ("MODIFIED", smp("green", 13, True)),
+           ("MODIFIED", smp("green", 14, False))], 0)],  # the last is never read
+        clock)
+    objects, done = wait_for(cluster, SERVICE_MESH_PEER, NS, all_connected, 60, clock=clock)
+    assert done is True
+    assert set(objects) == {"green"}
+    assert objects["green"]["metadata"]["resourceVersion"] == "13"
+    assert cluster.calls == [("list",), ("watch", "10", 60)]
+
+
+def test_a_stream_that_ends_is_resumed_from_the_last_resource_version():
+    clock = Clock()
+    cluster = ScriptedCluster(
+        [([smp("green", 5)], "10")],
+        [([("MODIFIED", smp("green", 11))], 10), ([("MODIFIED", smp("green", 12, True))], 0)],
+        clock)
+    _, done = wait_for(cluster, SERVICE_MESH_PEER, NS, all_connected, 100, clock=clock)
+    assert done is True
+    # the second watch starts where the first stopped, bounded by the time that is left
+    assert cluster.calls == [("list",), ("watch", "10", 100), ("watch", "11", 90)]
+
+
+def test_expired_resource_version_relists():
+    clock = Clock()
+    gone = ClusterError("'fake'", "too old resource version (410)", status=410)
+    cluster = ScriptedCluster(
+        [([smp("green", 5)], "10"), ([smp("green", 40, True)], "41")],
+        [gone],
+        clock)
+    objects, done = wait_for(cluster, SERVICE_MESH_PEER, NS, all_connected, 60, clock=clock)
+    assert done is True
+    assert cluster.calls == [("list",), ("watch", "10", 60), ("list",)]
+    assert objects["green"]["metadata"]["resourceVersion"] == "40"
+
+
+def test_deadline_ends_the_wait_without_sleeping():
+    clock = Clock()
+    cluster = ScriptedCluster([([smp("green", 5)], "10")], [([], 30.5)], clock)
+    objects, done = wait_for(cluster, SERVICE_MESH_PEER, NS, all_connected, 30.5, clock=clock)
+    assert done is False
+    assert objects["green"]["status"]["connected"] is False
+    # one watch bounded by the whole remaining time (rounded up), then the deadline has passed
+    assert cluster.calls == [("list",), ("watch", "10", 31)]
+
+
+def test_other_watch_errors_propagate():
+    clock = Clock()
+    denied = ClusterError("'fake'", "forbidden (403)", status=403)
+    cluster = ScriptedCluster([([smp("green", 5)], "10")], [denied], clock)
+    with pytest.raises(ClusterError, match="forbidden"):
+        wait_for(cluster, SERVICE_MESH_PEER, NS, all_connected, 60, clock=clock)
