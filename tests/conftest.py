@@ -56,8 +56,9 @@ class Lab:
                                  f"\n{proc.stdout}\n{proc.stderr}")
         return proc
 
-    def up(self):
-        return self.run("up", "--meshes", self.mesh_spec, "--ip-block", str(self.ip_block))
+    def up(self, check: bool = True):
+        """``up`` again with this lab's meshes (restarts whatever died)."""
+        return self.run(*_up_args(self), check=check)
 
     def context(self, mesh: str, admin: bool = True) -> str:
         cluster = self.state["clusters"][self.state["meshes"][mesh]["cluster"]]
@@ -108,16 +109,18 @@ def _require_binaries() -> None:
         pytest.fail(f"cannot start the lab: {e}", pytrace=False)
 
 
-def _start(directory: Path, meshes: str, ip_block: int) -> Lab:
+def _start(lab: Lab) -> None:
     _require_binaries()
-    lab = Lab(directory, meshes, ip_block)
-    proc = lab.run("up", "--meshes", meshes, "--ip-block", str(ip_block), check=False)
+    proc = lab.up(check=False)
     if proc.returncode != 0 and "a different lab" in proc.stderr:
         lab.run("down")  # left over from an interrupted session, with other meshes
-        proc = lab.run("up", "--meshes", meshes, "--ip-block", str(ip_block), check=False)
+        proc = lab.up(check=False)
     if proc.returncode != 0:
-        pytest.fail(f"lab up in {directory} failed:\n{proc.stdout}\n{proc.stderr}", pytrace=False)
-    return lab
+        pytest.fail(f"lab up in {lab.dir} failed:\n{proc.stdout}\n{proc.stderr}", pytrace=False)
+
+
+def _up_args(lab: Lab) -> list[str]:
+    return ["up", "--meshes", lab.mesh_spec, "--ip-block", str(lab.ip_block)]
 
 
 class _Labs:
@@ -128,7 +131,8 @@ class _Labs:
         lab = self.started.get(name)
         if lab is None:
             suffix = "" if name == "shared" else f"-{name}"
-            lab = self.started[name] = _start(REPO / f".lab-test{suffix}", meshes, ip_block)
+            lab = self.started[name] = Lab(REPO / f".lab-test{suffix}", meshes, ip_block)
+            _start(lab)  # registered first: a failed start is brought down too
         elif (lab.mesh_spec, lab.ip_block) != (meshes, ip_block):
             raise ValueError(f"lab {name!r} already started with other meshes or ip block")
         return lab

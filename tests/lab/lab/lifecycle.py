@@ -83,6 +83,12 @@ def up(paths: LabPaths, meshes_spec: str, ip_block: int, out=sys.stdout) -> dict
             f"ip block {state['ip_block']}); run `python -m lab down` first"
         )
     if state is None:
+        taken = _listening_in_block(ip_block)
+        if taken:
+            raise LabError(
+                f"--ip-block {ip_block}: {taken} is already listening (another lab uses "
+                f"127.{ip_block}.* / 127.{ip_block + 1}.*); choose another --ip-block"
+            )
         state = _prepare(paths, meshes, ip_block)
     tokens = _secrets(paths)
     mark = marker(paths)
@@ -141,6 +147,21 @@ def up(paths: LabPaths, meshes_spec: str, ip_block: int, out=sys.stdout) -> dict
           f"{len(state['clusters'])} cluster(s), {len(state['meshes'])} mesh(es)", file=out)
     print(f"  kubeconfig: {paths.kubeconfig}\n  inventory:  {paths.inventory}", file=out)
     return state
+
+
+def _listening_in_block(ip_block: int) -> str | None:
+    """A listening TCP address in 127.<block>.* or 127.<block+1>.*, if any (from /proc/net/tcp)."""
+    try:
+        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return None
+    for line in lines:
+        local, state = line.split()[1], line.split()[3]
+        addr_hex, port_hex = local.split(":")
+        octets = [int(addr_hex[i:i + 2], 16) for i in (6, 4, 2, 0)]  # little-endian
+        if state == "0A" and octets[0] == 127 and octets[1] in (ip_block, ip_block + 1):
+            return f"{'.'.join(map(str, octets))}:{int(port_hex, 16)}"
+    return None
 
 
 def _prepare(paths: LabPaths, meshes: dict[str, str], ip_block: int) -> dict:
@@ -225,7 +246,19 @@ def wait_meshes(paths: LabPaths, state: dict, meshes: list[str]) -> None:
         return not pending
 
     timeout = MESH_TIMEOUT_BASE + MESH_TIMEOUT_PER_MESH * len(meshes)
-    wait_for(f"mesh ready files ({', '.join(sorted(pending))})", ready, timeout)
+    try:
+        wait_for(f"mesh ready files ({', '.join(sorted(pending))})", ready, timeout)
+    except LabError as e:
+        tails = "".join(f"\n  {paths.log(f'mesh-{m}')}:\n    " + "\n    ".join(
+            _tail(paths.log(f"mesh-{m}"), 5)) for m in sorted(pending))
+        raise LabError(f"{e}{tails}") from None
+
+
+def _tail(path: Path, lines: int) -> list[str]:
+    try:
+        return path.read_text(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return []
 
 
 # --- down and status ------------------------------------------------------------------------

@@ -20,7 +20,7 @@ MESHES = "a-mesh b-mesh:shared c-mesh:shared"
 
 @pytest.fixture(scope="module")
 def private(lab_factory):
-    return lab_factory("lifecycle", MESHES, 50)
+    return lab_factory("lifecycle", MESHES, 140)
 
 
 def _ready(lab, cluster: str) -> bool:
@@ -94,7 +94,7 @@ def test_unknown_fault_targets_are_named(private):
     proc = private.run("fault", "apiserver-down", "nope", check=False)
     assert proc.returncode == 1
     assert "unknown cluster 'nope'" in proc.stderr and "a-mesh, shared" in proc.stderr
-    proc = private.run("up", "--meshes", "other-mesh", "--ip-block", "50", check=False)
+    proc = private.run("up", "--meshes", "other-mesh", "--ip-block", "140", check=False)
     assert proc.returncode == 1 and "run `python -m lab down` first" in proc.stderr
 
 
@@ -114,7 +114,7 @@ EIGHT = " ".join(f"m{i}-mesh" for i in range(1, 9))
 
 
 def test_an_eight_mesh_lab_runs_within_the_memory_budget(lab_factory):
-    lab = lab_factory("eight", EIGHT, 70)
+    lab = lab_factory("eight", EIGHT, 150)
     try:
         state = lab.state
         assert len(state["clusters"]) == 8
