@@ -111,9 +111,12 @@ class MeshAdmin:
                 raise
 
     def warning_events(self, peer: str) -> list[str]:
+        """Messages of Warning events about the current SMP ``peer`` (not earlier ones)."""
+        smp = self.peer(peer)
+        if smp is None:
+            return []
         events = self.core.list_namespaced_event(
-            self.namespace,
-            field_selector=f"involvedObject.name={peer},involvedObject.kind=ServiceMeshPeer",
+            self.namespace, field_selector=f"involvedObject.uid={smp['metadata']['uid']}"
         )
         return [e.message for e in events.items if e.type == "Warning"]
 
