@@ -58,9 +58,9 @@ def _crds(cluster, problems: list) -> dict:
     }.items():
         served[plural] = cluster.serves(*gvk)
         if not served[plural]:
-            problems.append(
-                "the {} API {}.{} ({}) is not served: is OpenShift Service Mesh 2.1 or "
-                "later installed?".format(product, plural, gvk[0].split("/", maxsplit=1)[0], gvk[0]))
+            group = gvk[0].split("/", maxsplit=1)[0]
+            problems.append(f"the {product} API {plural}.{group} ({gvk[0]}) is not served: is "
+                            "OpenShift Service Mesh 2.1 or later installed?")
     return served
 
 

@@ -1,0 +1,164 @@
+"""The client layer (module_utils/cluster.py): what every write asks of the API server, and
+how client exceptions become errors that name the cluster, namespace, object and reason."""
+
+import json
+
+import pytest
+from kubernetes.client.rest import ApiException
+from kubernetes.dynamic.exceptions import ResourceNotFoundError, api_exception
+from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import (
+    CONFIGMAP,
+    SERVICE_MESH_PEER,
+    AccessDenied,
+    Cluster,
+    ClusterError,
+    ConnectionFailed,
+    NotServed,
+    describe,
+)
+
+NAME = "'red' (https://127.0.0.1:6443)"
+TOKEN = "sha256~secret-token-value"
+
+
+def api_error(status, message):
+    exc = ApiException(status=status, reason="Reason")
+    exc.body = json.dumps({"kind": "Status", "message": message, "code": status})
+    # response headers are never part of the message
+    exc.headers = {"Content-Type": "application/json", "X-Echo": TOKEN}
+    return api_exception(exc)
+
+
+class Result:
+    def __init__(self, obj):
+        self.obj = obj
+
+    def to_dict(self):
+        return self.obj
+
+
+class FakeResource:
+    def __init__(self, answers):
+        self.calls = []
+        self.answers = answers
+
+    def _answer(self, verb, kwargs):
+        self.calls.append((verb, kwargs))
+        answer = self.answers.get(verb, {})
+        if isinstance(answer, Exception):
+            raise answer
+        return Result(answer)
+
+    def create(self, **kwargs):
+        return self._answer("create", kwargs)
+
+    def patch(self, **kwargs):
+        return self._answer("patch", kwargs)
+
+    def get(self, **kwargs):
+        return self._answer("get", kwargs)
+
+    def delete(self, **kwargs):
+        return self._answer("delete", kwargs)
+
+
+class FakeK8SClient:
+    def __init__(self, resources):
+        self.resources = resources
+
+    def resource(self, kind, api_version):
+        if kind not in self.resources:
+            raise ResourceNotFoundError(f"No matches found for {kind}")
+        return self.resources[kind]
+
+
+def cluster_with(**answers):
+    resource = FakeResource(answers)
+    return Cluster(FakeK8SClient({"ConfigMap": resource, "ServiceMeshPeer": resource}),
+                   NAME), resource
+
+
+CM = {"apiVersion": "v1", "kind": "ConfigMap",
+      "metadata": {"name": "green-ca-root-cert", "namespace": "red-system"}}
+
+
+def test_create_asks_for_strict_validation_with_our_field_manager():
+    cluster, resource = cluster_with(create=CM)
+    cluster.create(CM)
+    cluster.create(CM)
+    (_, first), (_, second) = resource.calls
+    assert first["field_manager"] == "servicemesh.federation"
+    assert first["query_params"] == [("fieldValidation", "Strict")]
+    # the dynamic client appends to query_params: every request needs its own list
+    assert first["query_params"] is not second["query_params"]
+    assert cluster.writes == 2
+
+
+def test_patch_is_a_strict_merge_patch():
+    cluster, resource = cluster_with(patch=CM)
+    cluster.patch(CONFIGMAP, "red-system", "green-ca-root-cert", {"data": {"k": "v"}})
+    (_, sent), = resource.calls
+    assert sent["content_type"] == "application/merge-patch+json"
+    assert sent["field_manager"] == "servicemesh.federation"
+    assert sent["query_params"] == [("fieldValidation", "Strict")]
+    assert sent["body"] == {"data": {"k": "v"}}
+
+
+def test_strict_validation_rejection_names_the_object_and_field():
+    cluster, _ = cluster_with(create=api_error(
+        400, 'ServiceMeshPeer in version "v1" cannot be handled: strict decoding error: '
+             'unknown field "spec.remote.adresses"'))
+    with pytest.raises(ClusterError) as failure:
+        cluster.create(dict(CM, kind="ServiceMeshPeer", apiVersion="federation.maistra.io/v1"))
+    message = str(failure.value)
+    assert message.startswith(f"cluster {NAME}, namespace red-system: create "
+                              "ServiceMeshPeer/green-ca-root-cert: ")
+    assert 'unknown field "spec.remote.adresses" (400)' in message
+    assert TOKEN not in message
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_rejected_credentials_or_permissions_are_access_denied(status):
+    cluster, _ = cluster_with(get=api_error(status, "configmaps is forbidden"))
+    with pytest.raises(AccessDenied, match=f"configmaps is forbidden \\({status}\\)"):
+        cluster.get(CONFIGMAP, "red-system", "x")
+
+
+def test_absent_object_is_none_and_gone_delete_is_false():
+    cluster, _ = cluster_with(get=api_error(404, "not found"), delete=api_error(404, "not found"))
+    assert cluster.get(CONFIGMAP, "red-system", "x") is None
+    assert cluster.delete(CONFIGMAP, "red-system", "x") is False
+
+
+def test_delete_is_guarded_by_uid():
+    cluster, resource = cluster_with(delete={})
+    assert cluster.delete(CONFIGMAP, "red-system", "x", uid="u-1") is True
+    (_, sent), = resource.calls
+    assert sent["body"]["preconditions"] == {"uid": "u-1"}
+
+
+def test_unreachable_server_is_a_connection_failure():
+    refused = MaxRetryError(None, "/api/v1/namespaces/red-system/configmaps",
+                            reason=NewConnectionError(None, "Connection refused"))
+    cluster, _ = cluster_with(get=refused)
+    with pytest.raises(ConnectionFailed, match="cannot reach the API server: .*Connection refused"):
+        cluster.list(CONFIGMAP, "red-system")
+
+
+def test_kind_not_served():
+    cluster = Cluster(FakeK8SClient({}), NAME)
+    assert cluster.serves(*SERVICE_MESH_PEER) is False
+    with pytest.raises(NotServed, match="does not serve this kind"):
+        cluster.get(SERVICE_MESH_PEER, "red-system", "green")
+
+
+def test_list_returns_items_and_resource_version():
+    cluster, _ = cluster_with(get={"items": [CM], "metadata": {"resourceVersion": "42"}})
+    assert cluster.list_versioned(CONFIGMAP, "red-system") == ([CM], "42")
+
+
+def test_cluster_is_named_by_context_and_host():
+    assert describe({"context": "red", "host": None}, "https://h:6443") == "'red' (https://h:6443)"
+    assert describe({"context": None, "host": "https://h:6443"}) == "'https://h:6443'"
