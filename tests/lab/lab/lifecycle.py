@@ -135,10 +135,6 @@ def up(paths: LabPaths, meshes_spec: str, ip_block: int, out=sys.stdout) -> dict
     save_state(paths, state)
 
     dead = [m for m, s in state["meshes"].items() if not alive(s["pid"], mark)]
-    if dead and not (LAB_ROOT / "lab/mesh/__main__.py").exists():
-        # TODO(lab-cluster): remove once lab.mesh exists (until then clusters come up alone).
-        print("warning: lab.mesh is not there yet; mesh processes not started", file=out)
-        dead = []
     for mesh in dead:
         start_mesh(paths, state, mesh)
     save_state(paths, state)
