@@ -40,7 +40,7 @@ def ansible_doc(*args: str) -> Any:
     venv_bin = TOP / ".venv" / "bin"
     exe = venv_bin / "ansible-doc" if (venv_bin / "ansible-doc").exists() else "ansible-doc"
     proc = subprocess.run(
-        [str(exe), "--json", *args], cwd=TOP, env=env, capture_output=True, text=True
+        [str(exe), "--json", *args], cwd=TOP, env=env, capture_output=True, text=True, check=False
     )
     if proc.returncode != 0:
         sys.exit(f"ansible-doc {' '.join(args)} failed:\n{proc.stderr.strip()}")
@@ -184,7 +184,7 @@ def main() -> int:
     stale = sorted(
         [n for n, text in pages.items()
          if not (OUT / n).is_file() or (OUT / n).read_text() != text]
-        + [n for n in existing - pages.keys()]
+        + list(existing - pages.keys())
     )
     if args.check:
         if stale:

@@ -6,17 +6,20 @@
 # Any lab started during the run is stopped at the end, even on failure or Ctrl-C.
 set -uo pipefail
 top="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$top"
+cd "$top" || exit 1
 export PATH="$top/.venv/bin:$PATH" ANSIBLE_CONFIG="$top/ansible.cfg" PYTHONDONTWRITEBYTECODE=1
 PY="$top/.venv/bin/python"
 out="$top/tests/output"
 mkdir -p "$out/junit"
 
 # --- labs started by this run are stopped by this run -----------------------------------------
-labs_before="$(ls -d "$top"/.lab*/state.json "${LAB_DIR:-$top/.lab}/state.json" 2>/dev/null | sort -u)"
+shopt -s nullglob
+lab_states() { printf '%s\n' "$top"/.lab*/state.json "${LAB_DIR:-$top/.lab}"/state.json | sort -u; }
+labs_before="$(lab_states)"
 stop_new_labs() {
   local state dir
-  for state in $(ls -d "$top"/.lab*/state.json "${LAB_DIR:-$top/.lab}/state.json" 2>/dev/null | sort -u); do
+  for state in $(lab_states); do
+    [ -e "$state" ] || continue
     grep -qxF "$state" <<<"$labs_before" && continue
     dir="$(dirname "$state")"
     echo "stopping lab left running in $dir"
@@ -58,6 +61,7 @@ stage() {
 pytest_args=(-q -rfEs -p no:cacheprovider)
 
 finish() {
+  stop_new_labs
   echo
   echo "=== summary"
   printf '  %s\n' "${results[@]}"
