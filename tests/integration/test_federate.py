@@ -65,7 +65,6 @@ def test_federate_connects_every_direction(lab3, mesh, clusters, before):
     since = now()
     run = run_playbook("federate.yml", lab3.inventory)
     assert run.rc == 0, run.explain()
-    assert run.seconds < 60, f"federating 3 meshes took {run.seconds:.0f}s"
     # Exactly one write per object, all by the least-privilege automation identity.
     assert writes(lab3, clusters, since) == 12
 

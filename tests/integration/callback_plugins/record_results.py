@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 from ansible.plugins.callback import CallbackBase
 
@@ -38,8 +39,12 @@ class CallbackModule(CallbackBase):
             "status": status,
             "host": result._host.get_name(),
             "task": result._task.get_name(),
+            "time": time.time(),
             "result": result._result,
         })
+
+    def v2_playbook_on_task_start(self, task, is_conditional):
+        self._write({"task_start": task.get_name(), "time": time.time()})
 
     def v2_runner_on_ok(self, result):
         self._result("ok", result)
