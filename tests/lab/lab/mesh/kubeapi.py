@@ -1,20 +1,25 @@
 """Kubernetes access for the mesh process: plain JSON requests and list+watch caches.
 
-Built on the kubernetes client's ApiClient (kubeconfig, context, TLS, token), but every object is
-a plain dict: the process only needs a handful of fields and must stay cheap with eight meshes on
-two cores.
+A small urllib3 client driven by the kubeconfig (server, CA, bearer token or client certificate
+of one context). Objects stay plain dicts. The full kubernetes client would cost ~50 MB of
+memory per process, too much with eight meshes on one machine.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import os
+import ssl
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlencode
 
-import kubernetes
-from kubernetes.client.exceptions import ApiException
+import urllib3
+import yaml
 
 log = logging.getLogger("kube")
 
@@ -48,15 +53,50 @@ class ApiError(Exception):
         self.message = message
 
 
+def _named(items: list[dict], name: str, kind: str, kubeconfig: str) -> dict:
+    for item in items or []:
+        if item.get("name") == name:
+            return item.get(kind) or {}
+    raise ValueError(f"kubeconfig {kubeconfig}: no {kind} named {name!r}")
+
+
+def _pem(entry: dict, key: str, base: Path) -> str | None:
+    """``<key>-data`` (base64) or the file ``<key>`` (relative to the kubeconfig) as text."""
+    if entry.get(f"{key}-data"):
+        return base64.b64decode(entry[f"{key}-data"]).decode()
+    if entry.get(key):
+        return (base / entry[key]).read_text()
+    return None
+
+
 class KubeApi:
     def __init__(self, kubeconfig: str, context: str | None):
-        cfg = kubernetes.client.Configuration()
-        kubernetes.config.load_kube_config(
-            config_file=kubeconfig, context=context, client_configuration=cfg
+        config = yaml.safe_load(Path(kubeconfig).read_text())
+        base = Path(kubeconfig).resolve().parent
+        ctx = _named(
+            config.get("contexts"), context or config.get("current-context"), "context", kubeconfig
         )
-        cfg.connection_pool_maxsize = 16
-        cfg.retries = False  # callers retry with their own pacing (apiserver-down faults)
-        self._client = kubernetes.client.ApiClient(cfg)
+        cluster = _named(config.get("clusters"), ctx.get("cluster"), "cluster", kubeconfig)
+        user = _named(config.get("users"), ctx.get("user"), "user", kubeconfig)
+        self.server = cluster["server"].rstrip("/")
+        tls = ssl.create_default_context(cadata=_pem(cluster, "certificate-authority", base))
+        cert, key = _pem(user, "client-certificate", base), _pem(user, "client-key", base)
+        if cert and key:
+            # ssl loads keys from paths only: an anonymous in-memory file keeps it off the disk.
+            fd = os.memfd_create("client-cert", os.MFD_CLOEXEC)
+            try:
+                os.write(fd, (cert + key).encode())
+                tls.load_cert_chain(f"/proc/self/fd/{fd}")
+            finally:
+                os.close(fd)
+        self._headers = {"Accept": "application/json"}
+        token = user.get("token") or (
+            Path(user["tokenFile"]).read_text().strip() if user.get("tokenFile") else None
+        )
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
+        # No retries: callers retry at their own pace (apiserver-down faults).
+        self._pool = urllib3.PoolManager(maxsize=8, ssl_context=tls, retries=False)
 
     def _call(
         self,
@@ -69,34 +109,35 @@ class KubeApi:
         preload=True,
         timeout: float | tuple = 10.0,
     ):
-        headers = {"Accept": "application/json"}
+        headers = dict(self._headers)
+        data = None
         if body is not None:
             headers["Content-Type"] = content_type or "application/json"
+            data = json.dumps(body).encode()
+        full = self.server + url + (f"?{urlencode(query)}" if query else "")
+        connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
         try:
-            resp = self._client.call_api(
-                url,
+            resp = self._pool.request(
                 method,
-                query_params=list((query or {}).items()),
-                header_params=headers,
-                body=body,
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _return_http_data_only=True,
-                _request_timeout=timeout,
+                full,
+                body=data,
+                headers=headers,
+                preload_content=preload,
+                timeout=urllib3.Timeout(connect=connect, read=read),
             )
-        except ApiException as e:
-            message = e.reason or ""
-            try:
-                message = json.loads(e.body).get("message", message)
-            except (TypeError, ValueError):
-                pass
-            raise ApiError(e.status or 0, message) from None
-        except Exception as e:  # connection refused, timeouts: the apiserver is away
+        except urllib3.exceptions.HTTPError as e:  # refused, timeouts: the apiserver is away
             raise ApiError(0, f"{type(e).__name__}: {e}") from None
+        if resp.status >= 400:
+            raw = resp.data if preload else resp.read()
+            message = raw.decode(errors="replace")
+            try:
+                message = json.loads(raw).get("message", message)
+            except ValueError:
+                pass
+            raise ApiError(resp.status, message)
         if not preload:
             return resp
-        data = resp.data
-        return json.loads(data) if data else None
+        return json.loads(resp.data) if resp.data else None
 
     def get(self, url: str) -> dict | None:
         try:
