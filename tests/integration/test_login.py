@@ -1,0 +1,78 @@
+"""The username + password path: OpenShift OAuth login per cluster, logout (token revocation) at
+the end, and no credential in any output, even at -vvv."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from ansible_run import load_inventory, mesh_hosts, run_playbook, write_inventory
+from common import AUTOMATION_USER, lab_dir, now
+
+TOKENS = ("oauth.openshift.io/v1", "OAuthAccessToken")
+
+
+def password_inventory(lab, tmp_path, password=None):
+    state = json.loads((lab_dir(lab) / "state.json").read_text())
+    inventory = load_inventory(lab.inventory)
+    passwords = []
+    for host, hostvars in mesh_hosts(inventory).items():
+        cluster = state["meshes"][host]["cluster"]
+        secret = password or lab.credentials(cluster)[AUTOMATION_USER]
+        passwords.append(secret)
+        hostvars["mesh_cluster"] = {
+            "host": state["clusters"][cluster]["server"],
+            "username": AUTOMATION_USER,
+            "password": secret,
+            "ca_cert": str(lab_dir(lab) / "pki" / "ca.crt"),
+            "name": cluster,
+        }
+    return write_inventory(tmp_path / "password.yml", inventory), passwords, state
+
+
+def token_names(lab, mesh):
+    """Names of the OAuth access tokens that exist on mesh's cluster (read as admin)."""
+    api = lab.client(mesh).resources.get(api_version=TOKENS[0], kind=TOKENS[1])
+    return {t.metadata.name for t in api.get().items}
+
+
+@pytest.fixture
+def meshes(lab):
+    return sorted(mesh_hosts(load_inventory(lab.inventory)))
+
+
+def test_password_login_is_used_and_the_token_revoked(lab, tmp_path, meshes):
+    inventory, passwords, state = password_inventory(lab, tmp_path)
+    before = {m: token_names(lab, m) for m in meshes}
+    since = now()
+
+    # Check mode: the modules run (read-only) with the OAuth token, nothing else is written.
+    run = run_playbook("federate.yml", inventory, check=True, verbosity=3)
+    assert run.rc == 0, run.explain()
+
+    for mesh in meshes:
+        cluster = state["meshes"][mesh]["cluster"]
+        # The only write is the logout: the token deleting its own oauthaccesstokens object.
+        writes = lab.audit_writes(cluster, AUTOMATION_USER, since)
+        assert [(w["verb"], w["objectRef"]["resource"]) for w in writes] == [
+            ("delete", "oauthaccesstokens")], mesh
+        # Revoked: the token object is gone, so the apiserver refuses the token.
+        assert token_names(lab, mesh) == before[mesh]
+
+    output = run.stdout + run.stderr + json.dumps(run.records)
+    for secret in passwords:
+        assert secret not in output
+    assert "sha256~" not in output  # neither a token nor its object name
+
+
+def test_wrong_password_fails_clearly_without_printing_it(lab, tmp_path):
+    inventory, _, _ = password_inventory(lab, tmp_path, password="not-the-password-4711")
+    since = now()
+    run = run_playbook("federate.yml", inventory, check=True, verbosity=3)
+    assert run.rc != 0
+    assert "not-the-password-4711" not in run.stdout + run.stderr + json.dumps(run.records)
+    failed = [r for r in run.failures() if r["task"].endswith("Stop when the login failed")]
+    assert failed, run.explain()
+    assert all(r["result"]["msg"] for r in failed)
+    clusters = {c for c in json.loads((lab_dir(lab) / "state.json").read_text())["clusters"]}
+    assert all(lab.audit_writes(c, AUTOMATION_USER, since) == [] for c in clusters)
