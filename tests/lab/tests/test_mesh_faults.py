@@ -183,6 +183,25 @@ def test_smcp_edit_adds_and_removes_an_ingress_gateway(fed):
     _wait("ingress-extra no longer listening", lambda: _refused(ip, 8188))
 
 
+def test_removing_the_egress_gateway_from_the_smcp_is_no_such_host(healthy):
+    lab, east, west = healthy
+    smcp_api = ("maistra.io", "v2", west.namespace, "servicemeshcontrolplanes", "basic")
+    egress = f"egress-{EAST}"
+    saved = west.custom.get_namespaced_custom_object(*smcp_api)["spec"]["gateways"][
+        "additionalEgress"
+    ][egress]
+    patch = {"spec": {"gateways": {"additionalEgress": {egress: None}}}}
+    west.custom.patch_namespaced_custom_object(*smcp_api, patch)
+    try:
+        smp = west.wait_peer(EAST, inactive_with("no such host"), "inactive with no such host")
+        assert egress in entries(smp, "inactive")[0]["watch"]["lastDisconnectStatus"]
+        assert egress not in _services(west)
+    finally:
+        patch["spec"]["gateways"]["additionalEgress"][egress] = saved
+        west.custom.patch_namespaced_custom_object(*smcp_api, patch)
+    west.wait_peer(EAST, connected, "connected once the egress gateway is back")
+
+
 def test_sigterm_stops_the_mesh_within_two_seconds(fed):
     lab, east, west = fed
     mesh = lab.state["meshes"][WEST]
