@@ -29,6 +29,13 @@ UNAVAILABLE = "503 Service Unavailable"
 @pytest.fixture
 def pair(lab):
     red, green = (MeshAdmin(lab, m) for m in lab.meshes[:2])
+    for mesh in (red, green):  # the shared lab must be unfederated when we start
+        left = mesh.custom.list_namespaced_custom_object(
+            "federation.maistra.io", "v1", mesh.namespace, "servicemeshpeers"
+        )["items"]
+        assert not left, f"{mesh.name}: ServiceMeshPeers left by another test: " + ", ".join(
+            o["metadata"]["name"] for o in left
+        )
     yield red, green
     red.cleanup()
     green.cleanup()
