@@ -89,10 +89,18 @@ def write_private(path: Path, text: str) -> None:
     os.chmod(path, 0o600)
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port, never the same twice in one process (a lab picks all at once)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def spawn(args: list[str], log: Path, env: dict | None = None, cwd: Path | None = None) -> int:
