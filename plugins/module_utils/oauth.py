@@ -81,7 +81,8 @@ def discover(session, server: str, verify) -> dict:
     response = _request(session, "GET", url, "OAuth discovery", verify=verify)
     if response.status_code != 200:
         raise OAuthError(
-            f"OAuth discovery: {url} answered {response.status_code} {response.reason}")
+            f"OAuth discovery: {url} answered {response.status_code} {response.reason} (set "
+            "oauth_host when the OAuth server's metadata is not served by the API server)")
     try:
         metadata = response.json()
         metadata["authorization_endpoint"]
