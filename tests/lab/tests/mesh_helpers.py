@@ -121,6 +121,31 @@ class MeshAdmin:
         return [e.message for e in events.items if e.type == "Warning"]
 
     # -- waiting --------------------------------------------------------------------------------
+    def wait_warning(self, peer: str, text: str, timeout: float = 30.0) -> str:
+        """Wait (on watch events) for a Warning Event about SMP ``peer`` containing ``text``."""
+        uid = self.peer(peer)["metadata"]["uid"]
+        selector = f"involvedObject.uid={uid}"
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            events = self.core.list_namespaced_event(self.namespace, field_selector=selector)
+            for e in events.items:
+                if e.type == "Warning" and text in e.message:
+                    return e.message
+            for event in kubernetes.watch.Watch().stream(
+                self.core.list_namespaced_event,
+                self.namespace,
+                field_selector=selector,
+                resource_version=events.metadata.resource_version,
+                timeout_seconds=max(1, int(left)),
+            ):
+                e = event["object"]
+                if e.type == "Warning" and text in e.message:
+                    return e.message
+        raise AssertionError(
+            f"{self.name}: no Warning event containing {text!r} for SMP {peer} within "
+            f"{timeout:.0f}s; got {self.warning_events(peer)}"
+        )
+
     def wait_peer(
         self, name: str, predicate: Callable[[dict], bool], what: str, timeout: float = 30.0
     ) -> dict:

@@ -189,11 +189,7 @@ def test_missing_local_egress_gateway_is_no_such_host(pair):
 def test_missing_ca_configmap_means_no_status(pair):
     red, green = pair
     red.put_peer(green.name, peer_spec(red, green))
-    red.wait_peer(
-        green.name,
-        lambda o: any("could not get root cert" in m for m in red.warning_events(green.name)),
-        "reported the missing root cert",
-    )
+    red.wait_warning(green.name, "could not get root cert")
     red.assert_peer_stays(green.name, no_status, "without status", seconds=5)
     (message,) = [m for m in red.warning_events(green.name) if "root cert" in m]
     assert message == (
@@ -210,11 +206,7 @@ def test_ca_configmap_without_root_cert_key_means_no_status(pair):
     red, green = pair
     red.put_ca(f"{green.name}-ca-root-cert", green.root_pem(), key="ca.crt")
     red.put_peer(green.name, peer_spec(red, green))
-    red.wait_peer(
-        green.name,
-        lambda o: any("missing entry root-cert.pem" in m for m in red.warning_events(green.name)),
-        "reported the missing key",
-    )
+    red.wait_warning(green.name, "missing entry root-cert.pem")
     red.assert_peer_stays(green.name, no_status, "without status", seconds=5)
 
 

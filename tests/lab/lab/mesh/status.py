@@ -130,6 +130,7 @@ class StatusWriter(threading.Thread):
         self._wake = threading.Event()
         self._events: queue.SimpleQueue = queue.SimpleQueue()
         self._event_keys: dict[str, tuple] = {}
+        self._write_error = ""
 
     # -- peer registry -------------------------------------------------------------------
     def add_peer(self, smp: dict) -> PeerStatus:
@@ -218,13 +219,19 @@ class StatusWriter(threading.Thread):
             except kubeapi.ApiError as e:
                 if e.status == 404:
                     continue
-                log.warning(
-                    "error updating status for ServiceMeshPeer %s/%s: %s", self.namespace, name, e
-                )
+                if str(e) != self._write_error:  # retried every second while the API is away
+                    log.warning(
+                        "error updating status for ServiceMeshPeer %s/%s: %s",
+                        self.namespace,
+                        name,
+                        e,
+                    )
+                    self._write_error = str(e)
                 with self.lock:
                     self._dirty.add(name)
                 failed = True
                 continue
+            self._write_error = ""
             if obj["metadata"]["uid"] != uid:
                 continue
             with self.lock:
