@@ -16,7 +16,6 @@ import platform
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,9 +29,9 @@ IP_BLOCKS = {3: 90, 6: 100}
 RECAP = re.compile(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
-def lab(lab_dir: Path, *args: str) -> None:
+def lab(lab_dir: Path, *args: str, check: bool = True) -> None:
     env = dict(os.environ, LAB_DIR=str(lab_dir), PYTHONPATH=str(REPO / "tests" / "lab"))
-    subprocess.run([str(PY), "-m", "lab", *args], cwd=REPO, env=env, check=True,
+    subprocess.run([str(PY), "-m", "lab", *args], cwd=REPO, env=env, check=check,
                    stdout=subprocess.DEVNULL)
 
 
@@ -66,16 +65,15 @@ def federate(lab_dir: Path) -> dict:
 
 def bench(n: int) -> dict:
     meshes = " ".join(f"{c}-mesh" for c in COLOURS[:n])
-    with tempfile.TemporaryDirectory(prefix=f"bench-lab-{n}-") as tmp:
-        lab_dir = Path(tmp) / "lab"
+    lab_dir = REPO / f".lab-bench-{n}"
+    try:
         start = time.monotonic()
         lab(lab_dir, "up", "--meshes", meshes, "--ip-block", str(IP_BLOCKS[n]))
         up = time.monotonic() - start
-        try:
-            first = federate(lab_dir)
-            rerun = federate(lab_dir)
-        finally:
-            lab(lab_dir, "down")
+        first = federate(lab_dir)
+        rerun = federate(lab_dir)
+    finally:
+        lab(lab_dir, "down", check=False)
     result = {"meshes": n, "peers": n * (n - 1), "expected_writes": 2 * n * (n - 1),
               "lab_up_seconds": round(up, 1), "first": first, "rerun": rerun}
     print(json.dumps(result), flush=True)
