@@ -59,6 +59,10 @@ def test_password_login_is_used_and_the_token_revoked(lab, tmp_path, meshes):
         # Revoked: the token object is gone, so the apiserver refuses the token.
         assert token_names(lab, mesh) == before[mesh]
 
+    # Logging out is a session action: it never makes an idempotent re-run "changed".
+    logouts = run.results("Revoke the token this run obtained")
+    assert sorted(logouts) == meshes and not any(r["changed"] for r in logouts.values())
+
     output = run.stdout + run.stderr + json.dumps(run.records)
     for secret in passwords:
         assert secret not in output
