@@ -202,7 +202,7 @@ def start_etcd(paths: LabPaths, state: dict) -> None:
     ], paths.log("etcd"), env=GO_ENV)
 
 
-def wait_etcd(paths: LabPaths, state: dict, timeout: float = 20) -> None:
+def wait_etcd(paths: LabPaths, state: dict, timeout: float = 60) -> None:
     etcd = state["etcd"]
 
     def healthy():
