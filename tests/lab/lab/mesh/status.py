@@ -23,6 +23,7 @@ from lab.mesh import kubeapi
 log = logging.getLogger("federation")
 
 STALE_REMOTE_SECONDS = 300  # Maistra's staleRemoteStatusDuration
+COALESCE_SECONDS = 0.1
 
 
 def now_rfc3339(t: float | None = None) -> str:
@@ -184,6 +185,8 @@ class StatusWriter(threading.Thread):
     def run(self) -> None:
         while True:
             self._wake.wait()
+            # Coalesce bursts (watch established + full sync + remote accepted) into one write.
+            time.sleep(COALESCE_SECONDS)
             self._wake.clear()
             retry = self._post_events() | self._write_statuses()
             if retry:
