@@ -137,10 +137,17 @@ def _mapped(cluster: str, action: str, kind: str = "", namespace: str = "", name
         raise NotServed(cluster, "the API server does not serve this kind", **where) from exc
     except (DynamicApiError, ApiException) as exc:
         status = getattr(exc, "status", None)
+        reason = api_reason(exc)
+        if status == 401:
+            reason = f"the API server rejected the credentials: {reason}"
         error = AccessDenied if status in (401, 403) else ClusterError
-        raise error(cluster, api_reason(exc), status=status, **where) from exc
+        raise error(cluster, reason, status=status, **where) from exc
     except (TransportError, OSError) as exc:
-        reason = f"cannot reach the API server: {api_reason(exc)}"
+        reason = api_reason(exc)
+        if "CERTIFICATE_VERIFY_FAILED" in reason:
+            reason = f"TLS verification failed (ca_cert names the CA of the API server): {reason}"
+        else:
+            reason = f"cannot reach the API server: {reason}"
         raise ConnectionFailed(cluster, reason, **where) from exc
 
 

@@ -162,3 +162,17 @@ def test_list_returns_items_and_resource_version():
 def test_cluster_is_named_by_context_and_host():
     assert describe({"context": "red", "host": None}, "https://h:6443") == "'red' (https://h:6443)"
     assert describe({"context": None, "host": "https://h:6443"}) == "'https://h:6443'"
+
+
+def test_rejected_token_says_so():
+    cluster, _ = cluster_with(get=api_error(401, "Unauthorized"))
+    with pytest.raises(AccessDenied, match="the API server rejected the credentials"):
+        cluster.list(CONFIGMAP, "red-system")
+
+
+def test_untrusted_server_certificate_points_at_ca_cert():
+    untrusted = MaxRetryError(None, "/version", reason=OSError(
+        "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: unable to get local issuer"))
+    cluster, _ = cluster_with(get=untrusted)
+    with pytest.raises(ConnectionFailed, match="TLS verification failed \\(ca_cert"):
+        cluster.list(CONFIGMAP, "red-system")
