@@ -4,6 +4,10 @@
 40, started on first use and brought down at the end of the session. Tests must leave it as they
 found it. ``lab_factory(name, meshes, ip_block)``: a private lab in ``<repo>/.lab-test-<name>``
 for tests that break things (faults, up/down); cached per name for the session.
+
+Environment: ``LAB_TEST_DIR`` moves ``<repo>/.lab-test`` (two sessions at once need two),
+``LAB_TEST_IP_BLOCK`` changes the shared lab's ip block, ``LAB_TEST_KEEP=1`` leaves the labs
+running after the session (the next session reuses them).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 LAB_PYTHONPATH = REPO / "tests" / "lab"
 DEFAULT_MESHES = "red-mesh green-mesh blue-mesh"
+TEST_DIR = Path(os.environ.get("LAB_TEST_DIR") or REPO / ".lab-test").resolve()
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 # Lab tests import the lab package (e.g. lab.oauth.token_object_name).
 if str(LAB_PYTHONPATH) not in sys.path:
@@ -131,13 +136,15 @@ class _Labs:
         lab = self.started.get(name)
         if lab is None:
             suffix = "" if name == "shared" else f"-{name}"
-            lab = self.started[name] = Lab(REPO / f".lab-test{suffix}", meshes, ip_block)
+            lab = self.started[name] = Lab(Path(f"{TEST_DIR}{suffix}"), meshes, ip_block)
             _start(lab)  # registered first: a failed start is brought down too
         elif (lab.mesh_spec, lab.ip_block) != (meshes, ip_block):
             raise ValueError(f"lab {name!r} already started with other meshes or ip block")
         return lab
 
     def down_all(self) -> None:
+        if os.environ.get("LAB_TEST_KEEP") == "1":
+            return
         for lab in self.started.values():
             lab.run("down", check=False)
 
@@ -152,7 +159,7 @@ def _labs():
 @pytest.fixture(scope="session")
 def lab(_labs) -> Lab:
     """The shared 3-mesh lab (ip block 40); leave it as you found it."""
-    return _labs.get("shared", DEFAULT_MESHES, 40)
+    return _labs.get("shared", DEFAULT_MESHES, int(os.environ.get("LAB_TEST_IP_BLOCK", "40")))
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,9 @@ def test_state_kubeconfig_and_inventory_follow_the_contract(lab):
         cluster = state["clusters"][m["cluster"]]
         assert m["cluster"] == mesh and cluster["meshes"] == [mesh]
         assert (m["namespace"], m["trust_domain"]) == (f"{mesh}-system", f"{mesh}.local")
-        assert (m["lb_prefix"], m["pod_ip"]) == (f"127.40.{index}", f"127.41.{index}.1")
+        block = lab.ip_block
+        assert (m["lb_prefix"], m["pod_ip"]) == (f"127.{block}.{index}",
+                                                 f"127.{block + 1}.{index}.1")
         assert sorted(m["peers"]) == sorted(set(state["meshes"]) - {mesh})
         assert cluster["server"].startswith("https://127.0.0.1:")
         assert cluster["oauth_issuer"].startswith("https://127.0.0.1:")
