@@ -1,7 +1,7 @@
-"""A minimal REST client for the lab's own bootstrap calls (server-side apply, get, create).
+"""A minimal REST client for the lab's bootstrap calls (server-side apply and get).
 
-The lab talks to its apiservers before any kubeconfig exists and from the OAuth process,
-where importing the full kubernetes client for a handful of calls is not worth its start-up time.
+A handful of calls per cluster during `up` do not justify the kubernetes client's import time
+and discovery round trips.
 """
 
 from __future__ import annotations
