@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import ssl
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 from lab import LAB_ROOT, REPO, LabError
@@ -195,9 +197,6 @@ def _prepare(paths: LabPaths, meshes: dict[str, str], ip_block: int) -> dict:
 
 
 def _wait_oauth(paths: LabPaths, state: dict) -> None:
-    import ssl
-    import urllib.request
-
     ctx = ssl.create_default_context(cafile=str(paths.pki / "ca.crt"))
 
     def ready():
