@@ -25,9 +25,8 @@ def smp(name, watch_connected, remote_connected=True, last=None):
 
 
 def pod(name, labels, phase="Running"):
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": NS,
-                                                             "labels": labels},
-            "status": {"phase": phase}}
+    metadata = {"name": name, "namespace": NS, "labels": labels}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "status": {"phase": phase}}
 
 
 def event(name, reason, message, when):
