@@ -75,9 +75,13 @@ class FakeK8SClient:
 
 
 def cluster_with(**answers):
+    """A Cluster whose ConfigMap and ServiceMeshPeer resources answer from `answers`."""
     resource = FakeResource(answers)
-    return Cluster(FakeK8SClient({"ConfigMap": resource, "ServiceMeshPeer": resource}),
-                   NAME), resource
+    return Cluster(FakeK8SClient({"ConfigMap": resource, "ServiceMeshPeer": resource}), NAME)
+
+
+def calls(cluster):
+    return cluster.client.resources["ConfigMap"].calls
 
 
 CM = {"apiVersion": "v1", "kind": "ConfigMap",
@@ -85,10 +89,10 @@ CM = {"apiVersion": "v1", "kind": "ConfigMap",
 
 
 def test_create_asks_for_strict_validation_with_our_field_manager():
-    cluster, resource = cluster_with(create=CM)
+    cluster = cluster_with(create=CM)
     cluster.create(CM)
     cluster.create(CM)
-    (_, first), (_, second) = resource.calls
+    first, second = (kwargs for _verb, kwargs in calls(cluster))
     assert first["field_manager"] == "servicemesh.federation"
     assert first["query_params"] == [("fieldValidation", "Strict")]
     # the dynamic client appends to query_params: every request needs its own list
@@ -97,9 +101,9 @@ def test_create_asks_for_strict_validation_with_our_field_manager():
 
 
 def test_patch_is_a_strict_merge_patch():
-    cluster, resource = cluster_with(patch=CM)
+    cluster = cluster_with(patch=CM)
     cluster.patch(CONFIGMAP, "red-system", "green-ca-root-cert", {"data": {"k": "v"}})
-    (_, sent), = resource.calls
+    ((_verb, sent),) = calls(cluster)
     assert sent["content_type"] == "application/merge-patch+json"
     assert sent["field_manager"] == "servicemesh.federation"
     assert sent["query_params"] == [("fieldValidation", "Strict")]
@@ -107,7 +111,7 @@ def test_patch_is_a_strict_merge_patch():
 
 
 def test_strict_validation_rejection_names_the_object_and_field():
-    cluster, _ = cluster_with(create=api_error(
+    cluster = cluster_with(create=api_error(
         400, 'ServiceMeshPeer in version "v1" cannot be handled: strict decoding error: '
              'unknown field "spec.remote.adresses"'))
     with pytest.raises(ClusterError) as failure:
@@ -121,28 +125,28 @@ def test_strict_validation_rejection_names_the_object_and_field():
 
 @pytest.mark.parametrize("status", [401, 403])
 def test_rejected_credentials_or_permissions_are_access_denied(status):
-    cluster, _ = cluster_with(get=api_error(status, "configmaps is forbidden"))
+    cluster = cluster_with(get=api_error(status, "configmaps is forbidden"))
     with pytest.raises(AccessDenied, match=f"configmaps is forbidden \\({status}\\)"):
         cluster.get(CONFIGMAP, "red-system", "x")
 
 
 def test_absent_object_is_none_and_gone_delete_is_false():
-    cluster, _ = cluster_with(get=api_error(404, "not found"), delete=api_error(404, "not found"))
+    cluster = cluster_with(get=api_error(404, "not found"), delete=api_error(404, "not found"))
     assert cluster.get(CONFIGMAP, "red-system", "x") is None
     assert cluster.delete(CONFIGMAP, "red-system", "x") is False
 
 
 def test_delete_is_guarded_by_uid():
-    cluster, resource = cluster_with(delete={})
+    cluster = cluster_with(delete={})
     assert cluster.delete(CONFIGMAP, "red-system", "x", uid="u-1") is True
-    (_, sent), = resource.calls
+    ((_verb, sent),) = calls(cluster)
     assert sent["body"]["preconditions"] == {"uid": "u-1"}
 
 
 def test_unreachable_server_is_a_connection_failure():
     refused = MaxRetryError(None, "/api/v1/namespaces/red-system/configmaps",
                             reason=NewConnectionError(None, "Connection refused"))
-    cluster, _ = cluster_with(get=refused)
+    cluster = cluster_with(get=refused)
     with pytest.raises(ConnectionFailed, match="cannot reach the API server: .*Connection refused"):
         cluster.list(CONFIGMAP, "red-system")
 
@@ -155,7 +159,7 @@ def test_kind_not_served():
 
 
 def test_list_returns_items_and_resource_version():
-    cluster, _ = cluster_with(get={"items": [CM], "metadata": {"resourceVersion": "42"}})
+    cluster = cluster_with(get={"items": [CM], "metadata": {"resourceVersion": "42"}})
     assert cluster.list_versioned(CONFIGMAP, "red-system") == ([CM], "42")
 
 
@@ -165,7 +169,7 @@ def test_cluster_is_named_by_context_and_host():
 
 
 def test_rejected_token_says_so():
-    cluster, _ = cluster_with(get=api_error(401, "Unauthorized"))
+    cluster = cluster_with(get=api_error(401, "Unauthorized"))
     with pytest.raises(AccessDenied, match="the API server rejected the credentials"):
         cluster.list(CONFIGMAP, "red-system")
 
@@ -173,6 +177,6 @@ def test_rejected_token_says_so():
 def test_untrusted_server_certificate_points_at_ca_cert():
     untrusted = MaxRetryError(None, "/version", reason=OSError(
         "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: unable to get local issuer"))
-    cluster, _ = cluster_with(get=untrusted)
+    cluster = cluster_with(get=untrusted)
     with pytest.raises(ConnectionFailed, match="TLS verification failed \\(ca_cert"):
         cluster.list(CONFIGMAP, "red-system")

@@ -72,7 +72,7 @@ def test_token_object_name_is_sha256_of_the_token_body():
 def test_login_runs_the_challenging_client_flow():
     session = login_session(redirect(f"access_token={TOKEN}&expires_in=86400&token_type=Bearer"))
     assert login(API, "alice", PASSWORD, "/ca.crt", session=session) == TOKEN
-    (_, _, discovery), (method, url, authorize) = session.sent
+    (_get, _url, discovery), (method, url, authorize) = session.sent
     assert discovery["verify"] == "/ca.crt"
     assert method == "GET"
     assert "response_type=token" in url and "client_id=openshift-challenging-client" in url
@@ -140,7 +140,7 @@ def revoke_session(response):
 def test_revoke_deletes_the_token_object_with_the_token():
     session = revoke_session(Response(200, {"kind": "Status"}))
     assert revoke(API, TOKEN, "/ca.crt", session=session) is True
-    (_, _, sent), = session.sent
+    ((_delete, _url, sent),) = session.sent
     assert sent["headers"]["Authorization"] == "Bearer " + TOKEN
     assert sent["verify"] == "/ca.crt"
 

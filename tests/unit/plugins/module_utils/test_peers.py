@@ -54,7 +54,7 @@ def test_first_run_creates_configmaps_before_peers():
     result = run(cluster)
     assert result["changed"] is True
     assert result["writes"] == 4
-    assert [r for r in cluster.writes_sent()] == [
+    assert cluster.writes_sent() == [
         ("create", "ConfigMap", "blue-ca-root-cert"), ("create", "ConfigMap", "green-ca-root-cert"),
         ("create", "ServiceMeshPeer", "blue"), ("create", "ServiceMeshPeer", "green")]
     cm = cluster.object("ConfigMap", NS, "green-ca-root-cert")

@@ -86,7 +86,7 @@ def test_a_stream_that_ends_is_resumed_from_the_last_resource_version():
         [([smp("green", 5)], "10")],
         [([("MODIFIED", smp("green", 11))], 10), ([("MODIFIED", smp("green", 12, True))], 0)],
         clock)
-    _, done = wait_for(cluster, SERVICE_MESH_PEER, NS, all_connected, 100, clock=clock)
+    done = wait_for(cluster, SERVICE_MESH_PEER, NS, all_connected, 100, clock=clock)[1]
     assert done is True
     # the second watch starts where the first stopped, bounded by the time that is left
     assert cluster.calls == [("list",), ("watch", "10", 100), ("watch", "11", 90)]
