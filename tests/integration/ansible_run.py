@@ -60,8 +60,10 @@ class Run:
         return "\n".join(parts)
 
     def explain(self) -> str:
-        return (f"rc={self.rc}\n--- stdout (tail)\n{self.stdout[-6000:]}"
-                f"\n--- stderr\n{self.stderr[-3000:]}")
+        failed = "\n".join(f"[{r['host']}] {r['task']}: {r['result'].get('msg', '')}"
+                           for r in self.failures())
+        return (f"rc={self.rc}\n--- failed tasks\n{failed}\n--- stdout (tail)\n"
+                f"{self.stdout[-4000:]}\n--- stderr\n{self.stderr[-2000:]}")
 
 
 def write_inventory(path: Path, inventory: dict) -> Path:
