@@ -109,7 +109,8 @@ writes on a first run (a CA ConfigMap and a ServiceMeshPeer per direction), 0 on
 
 Measured {when} ({machine});
 load average at the end of the run {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (other work on the
-machine inflates the wall times; the write counts do not depend on it).
+machine inflates the wall times; the write counts do not depend on it). The wall-time aim can
+only be judged on an otherwise idle machine: run `make bench` there to refresh this page.
 
 Where the time goes: every mesh runs its modules in parallel (forks >= N); a run costs a few
 Ansible tasks per mesh (plan once, one `mesh_info`, one batched `federation_peers`, one
