@@ -25,6 +25,8 @@ def password_inventory(lab, tmp_path, password=None):
             "username": AUTOMATION_USER,
             "password": secret,
             "ca_cert": str(lab_dir(lab) / "pki" / "ca.crt"),
+            # A kube-apiserver cannot serve OpenShift's OAuth metadata: name the OAuth server.
+            "oauth_host": state["clusters"][cluster]["oauth_issuer"],
             "name": cluster,
         }
     return write_inventory(tmp_path / "password.yml", inventory), passwords, state
