@@ -81,7 +81,7 @@ def parse_meshes(spec: str) -> dict[str, str]:
     """``"a b:c d:c"`` -> ``{"a": "a", "b": "c", "d": "c"}`` (mesh -> cluster, in order)."""
     meshes: dict[str, str] = {}
     for entry in spec.replace(",", " ").split():
-        mesh, _, cluster = entry.partition(":")
+        mesh, _sep, cluster = entry.partition(":")
         cluster = cluster or mesh
         for kind, name in (("mesh", mesh), ("cluster", cluster)):
             if not _DNS_LABEL.match(name):
@@ -283,6 +283,21 @@ def wait_apiservers(paths: LabPaths, state: dict, names: list[str], timeout: flo
     wait_for(f"kube-apiserver /readyz of {', '.join(sorted(pending))}", all_ready, timeout)
 
 
+def wait_crds_served(paths: LabPaths, state: dict, cluster: str, timeout: float) -> None:
+    """After a restart /readyz can pass a moment before custom resource paths answer (503)."""
+    tokens = json.loads((paths.dir / "secrets.json").read_text())
+    kube = admin_kube(paths, state, cluster, tokens)
+
+    def served():
+        for crd in crds():
+            spec = crd["spec"]
+            kube.request("GET", f"/apis/{spec['group']}/{spec['versions'][0]['name']}/"
+                                f"{spec['names']['plural']}?limit=1")
+        return True
+
+    wait_for(f"custom resources served on cluster {cluster}", served, timeout)
+
+
 def start_kcm(paths: LabPaths, state: dict, name: str) -> None:
     d = paths.cluster(name)
     state["clusters"][name]["kcm_pid"] = spawn([
@@ -418,3 +433,4 @@ def bootstrap(paths: LabPaths, state: dict, cluster: str, tokens: dict, timeout:
         return _conditions(api).get("Available") == "True"
 
     wait_for(f"CRDs and the OAuth API served on cluster {cluster}", served, timeout)
+    wait_crds_served(paths, state, cluster, timeout)

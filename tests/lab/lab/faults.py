@@ -51,6 +51,7 @@ def inject(paths: LabPaths, kind: str, target: str, arg: str | None = None) -> s
             kc.start_apiserver(paths, state, target)  # same port, same arguments
             save_state(paths, state)
             kc.wait_apiservers(paths, state, [target], timeout=180)
+            kc.wait_crds_served(paths, state, target, timeout=60)
         return f"kube-apiserver of cluster {target} running on port {c['port']}"
     mesh = _pick(state, "meshes", target)
     if kind == "istiod-down":

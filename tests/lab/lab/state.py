@@ -154,6 +154,20 @@ def stop(pid: int | None, marker: str, timeout: float = 10.0) -> None:
             deadline = time.monotonic() + 5
         _reap(pid)
         time.sleep(0.05)
+    # An exiting process loses its command line before it closes its files (listening sockets):
+    # wait until it is gone or a zombie, so a restart on the same port does not race it.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _exiting(pid):
+        _reap(pid)
+        time.sleep(0.05)
+
+
+def _exiting(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z" and not _cmdline(pid)
 
 
 def _reap(pid: int) -> None:
