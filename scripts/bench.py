@@ -112,11 +112,13 @@ load average at the end of the run {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}
 machine inflates the wall times; the write counts do not depend on it). The wall-time aim can
 only be judged on an otherwise idle machine: run `make bench` there to refresh this page.
 
-Where the time goes: every mesh runs its modules in parallel (forks >= N); a run costs a few
-Ansible tasks per mesh (plan once, one `mesh_info`, one batched `federation_peers`, one
-`federation_status` watch per mesh), so the time grows with the slowest mesh rather than with
-the number of peers. Most of a first run is the simulated control planes connecting (watch
-back-off and status writes); a re-run only reads.
+Where the time goes: every mesh runs its steps in parallel (forks >= N), one batched module call
+per step and mesh (plan once, then `mesh_info`, `federation_peers`, `federation_status`), so the
+number of tasks does not grow with the number of peers. Each module call is a Python process
+that imports the kubernetes client; with N meshes on 2 cores, N of them compete for the CPU at
+every step, next to the Ansible controller's own per-host work. The runs are CPU-bound here, so
+a re-run (reads only) is not much faster than a first run, and other load on the machine shows
+directly in the wall times.
 """)
 
 
