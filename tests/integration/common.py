@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ansible_run import REPO, run_playbook  # noqa: F401  (re-exported for the tests)
+from ansible_run import run_playbook  # noqa: F401  (re-exported for the tests)
 
 AUTOMATION_USER = "federation-automation"
 

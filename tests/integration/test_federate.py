@@ -93,7 +93,7 @@ def test_federate_connects_every_direction(lab3, mesh, clusters, before):
                                         "egress": {"name": f"egress-{other}"}}
             assert connected_both_ways(m.peer(other)), f"{name} -> {other}"
         # Nothing but our 2 peers + 2 ConfigMaps appeared.
-        added = {(kind, n) for kind, n, _ in m.snapshot() - before[name]}
+        added = {(kind, n) for kind, n, _uid in m.snapshot() - before[name]}
         assert added == ({("ServiceMeshPeer", o) for o in others}
                          | {("ConfigMap", f"{o}-ca-root-cert") for o in others})
 
@@ -186,7 +186,7 @@ def test_unfederate_removes_exactly_what_was_created(lab3, mesh, clusters, befor
         assert run.rc == 0, run.explain()
         for name, m in mesh.items():
             remaining = m.snapshot()
-            extra = {(k, n) for k, n, _ in remaining - before[name]}
+            extra = {(k, n) for k, n, _uid in remaining - before[name]}
             assert extra == ({("ConfigMap", "users-own-config")} if name == "red-mesh" else set())
             assert before[name] <= remaining  # same objects, same UIDs: nothing else touched
 
@@ -224,4 +224,3 @@ def test_unmanaged_differing_object_is_refused_then_taken_over(lab3, mesh):
             red.core.delete_namespaced_config_map("green-mesh-ca-root-cert", red.namespace)
         except ApiException as e:
             assert e.status == 404
-

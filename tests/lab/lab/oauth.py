@@ -257,7 +257,7 @@ class Handler(BaseHTTPRequestHandler):
         if not auth.lower().startswith("basic "):
             return None
         try:
-            user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
+            user, _sep, password = base64.b64decode(auth[6:]).decode().partition(":")
         except ValueError:
             return None
         return user if self.cluster.check_password(user, password) else None
@@ -388,7 +388,8 @@ def serve(config_file: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lab.oauth", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m lab.oauth",
+                                     description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--config", type=Path, required=True,
                         help="<LAB_DIR>/oauth.json written by `python -m lab up`")
     serve(parser.parse_args(argv).config)

@@ -135,7 +135,7 @@ def test_logout_revokes_the_token(red):
 def test_admin_sees_token_objects_named_as_openshift_does(red, lab):
     token = login(red)
     tokens = lab.client("red-mesh").resources.get(api_version="oauth.openshift.io/v1",
-                                                 kind="OAuthAccessToken")
+                                                  kind="OAuthAccessToken")
     obj = tokens.get(name=token_object_name(token)).to_dict()
     assert obj["userName"] == "federation-automation"
     assert obj["clientName"] == CLIENT and obj["expiresIn"] == 86400

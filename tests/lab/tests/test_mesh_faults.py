@@ -81,7 +81,7 @@ def test_gateway_down_and_up(healthy):
 
 
 def test_unknown_gateway_is_refused_with_a_clear_error(healthy):
-    lab, _, _ = healthy
+    lab = healthy[0]
     proc = lab.run("fault", "gateway-down", WEST, "ingress-nowhere", check=False)
     assert proc.returncode != 0
     assert "ingress-nowhere" in proc.stderr and f"ingress-{EAST}" in proc.stderr
@@ -152,7 +152,7 @@ def test_apiserver_outage_does_not_break_discovery(healthy):
 
 
 def test_smcp_edit_adds_and_removes_an_ingress_gateway(fed):
-    lab, _, west = fed
+    lab, _east, west = fed
     smcp_api = ("maistra.io", "v2", west.namespace, "servicemeshcontrolplanes", "basic")
     extra = {
         "enabled": True,

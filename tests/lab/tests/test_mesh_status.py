@@ -124,7 +124,7 @@ def test_peer_root_is_loaded_only_for_another_trust_domain(trust_domain, loaded)
 
 def test_backoff_grows_to_its_cap_and_resets():
     backoff = Backoff(0.5, 2.0)
-    delays = [backoff.next() for _ in range(12)]
+    delays = [backoff.next() for _attempt in range(12)]
     assert 0.25 <= delays[0] <= 0.75
     assert all(0 < d <= 2.0 for d in delays)
     assert backoff.current == 2.0

@@ -96,7 +96,7 @@ class ControlServer(threading.Thread):
 
     def run(self) -> None:
         while True:
-            conn, _ = self._sock.accept()
+            conn, _addr = self._sock.accept()
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:

@@ -309,7 +309,7 @@ class PeerWatcher(threading.Thread):
                     f"remote: {config.remote_hash}\r\nAccept: application/json\r\n"
                     f"Connection: close\r\n\r\n".encode()
                 )
-                line, _, rest = gw.read_head(sock)
+                line, _headers, rest = gw.read_head(sock)
                 return sock, line.split(" ", 1)[1], rest
             except (Unavailable, OSError, ssl.SSLError, IndexError) as e:
                 gw.hard_close(sock)
@@ -380,7 +380,7 @@ class DiscoveryServer:
                 self._echo(tls)
             return
         try:
-            line, headers, _ = gw.read_head(tls)
+            line, headers, _rest = gw.read_head(tls)
         except (OSError, ssl.SSLError, ConnectionError):
             return
         parts = line.split(" ")

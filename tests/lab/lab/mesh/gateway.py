@@ -67,7 +67,7 @@ class Listeners:
 
     def addresses(self) -> dict[str, str]:
         with self._lock:
-            return {gw: ip for gw, (ip, _) in self._listeners.items()}
+            return {gw: ip for gw, (ip, _listener) in self._listeners.items()}
 
     def open(self, gateway: str, ip: str) -> None:
         """Listen on ip:8188 and ip:15443 for ``gateway`` (no-op when already listening there)."""
@@ -126,7 +126,7 @@ class Listeners:
     def _accept(self, gateway: str, port: int, lsock: socket.socket) -> None:
         while True:
             try:
-                sock, _ = lsock.accept()
+                sock, _addr = lsock.accept()
             except OSError:
                 return
             conn = Connection(sock)

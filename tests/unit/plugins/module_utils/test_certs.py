@@ -45,7 +45,7 @@ def pem(cert):
 
 
 def test_describes_a_single_root(red):
-    cert, _ = red
+    cert, _other = red
     info = parse_root_cert(pem(cert))
     assert info["sha256"] == cert.fingerprint(hashes.SHA256()).hex()
     assert info["subject"] == "CN=red.local root,O=Lab"

@@ -58,12 +58,12 @@ def test_desired_objects_follow_the_fact_sheet():
 
 def test_root_cert_is_byte_identical_including_whitespace():
     root = "-----BEGIN CERTIFICATE-----\r\nAAA\r\n-----END CERTIFICATE-----\n\n"
-    configmap, _ = desired_objects(red_to_green(), facts(root=root))
+    configmap, _peer = desired_objects(red_to_green(), facts(root=root))
     assert configmap["data"]["root-cert.pem"] == root
 
 
 def test_root_cert_may_come_as_mesh_info_dict():
-    configmap, _ = desired_objects(red_to_green(), facts(root={"pem": ROOT, "sha256": "x"}))
+    configmap, _peer = desired_objects(red_to_green(), facts(root={"pem": ROOT, "sha256": "x"}))
     assert configmap["data"]["root-cert.pem"] == ROOT
 
 
@@ -80,7 +80,7 @@ def test_root_cert_may_come_as_mesh_info_dict():
 ])
 def test_overrides_win_over_ingress_facts(overrides, ingress, expected):
     peer_facts = {"root_cert": ROOT, "ingress": {"ingress-red": ingress} if ingress else {}}
-    _, peer = desired_objects(red_to_green(**overrides), peer_facts)
+    _configmap, peer = desired_objects(red_to_green(**overrides), peer_facts)
     assert peer["spec"]["remote"] == expected
 
 
@@ -89,7 +89,7 @@ def test_addresses_come_from_the_peers_ingress_gateway_for_this_mesh():
     link["peer_ingress_gateway"] = "red-ingress"
     peer_facts = {"root_cert": ROOT, "ingress": {
         "ingress-red": {"addresses": ["wrong"]}, "red-ingress": {"addresses": ["right"]}}}
-    _, peer = desired_objects(link, peer_facts)
+    _configmap, peer = desired_objects(link, peer_facts)
     assert peer["spec"]["remote"]["addresses"] == ["right"]
 
 
@@ -174,7 +174,7 @@ def test_diff_ignores_fields_we_do_not_own():
 
 
 def test_diff_for_absent_object_shows_everything_we_would_create():
-    configmap, _ = desired_objects(red_to_green(), facts())
+    configmap, _peer = desired_objects(red_to_green(), facts())
     diff = diff_owned(None, configmap)
     assert diff["before"] is None
     assert diff["after"]["data"] == {"root-cert.pem": ROOT}
@@ -191,7 +191,7 @@ def test_diff_for_absent_object_shows_everything_we_would_create():
      ("metadata", "labels")),
 ])
 def test_diff_reports_changes_to_owned_fields(change, path):
-    _, peer = desired_objects(red_to_green(), facts())
+    _configmap, peer = desired_objects(red_to_green(), facts())
     actual = _server_copy(peer)
     change(actual)
     diff = diff_owned(actual, peer)
@@ -205,7 +205,7 @@ def test_diff_reports_changes_to_owned_fields(change, path):
 
 
 def test_diff_reports_a_changed_root_certificate():
-    configmap, _ = desired_objects(red_to_green(), facts())
+    configmap, _peer = desired_objects(red_to_green(), facts())
     actual = _server_copy(configmap)
     actual["data"]["root-cert.pem"] = ROOT.replace("green", "stale")
     diff = diff_owned(actual, configmap)

@@ -93,10 +93,9 @@ def test_explicit_names_and_peer_gateway_overrides_feed_the_client_id():
 
 
 def test_overrides_are_carried_into_the_link():
-    meshes = {"red": mesh(mesh_peers={"green": {"addresses": ["gw.green.example", "10.0.0.7"],
-                                                 "discovery_port": 30188,
-                                                 "service_port": 30443}}),
-              "green": mesh()}
+    overrides = {"addresses": ["gw.green.example", "10.0.0.7"],
+                 "discovery_port": 30188, "service_port": 30443}
+    meshes = {"red": mesh(mesh_peers={"green": overrides}), "green": mesh()}
     red = link_of(build_plan(meshes), "red", "green")
     assert red["addresses"] == ["gw.green.example", "10.0.0.7"]
     assert (red["discovery_port"], red["service_port"]) == (30188, 30443)
