@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark federate.yml on private labs of N = 3 and N = 6 meshes (`make bench`).
 
 For each N: start a lab in its own directory and loopback block, run federate.yml on the

@@ -72,7 +72,7 @@ def test_password_login_is_used_and_the_token_revoked(lab, tmp_path, meshes):
 
 
 def test_wrong_password_fails_clearly_without_printing_it(lab, tmp_path):
-    inventory, _, _ = password_inventory(lab, tmp_path, password="not-the-password-4711")
+    inventory = password_inventory(lab, tmp_path, password="not-the-password-4711")[0]
     since = now()
     run = run_playbook("federate.yml", inventory, check=True, verbosity=3)
     assert run.rc != 0
@@ -80,5 +80,5 @@ def test_wrong_password_fails_clearly_without_printing_it(lab, tmp_path):
     failed = [r for r in run.failures() if r["task"].endswith("Stop when the login failed")]
     assert failed, run.explain()
     assert all(r["result"]["msg"] for r in failed)
-    clusters = {c for c in json.loads((lab_dir(lab) / "state.json").read_text())["clusters"]}
+    clusters = set(json.loads((lab_dir(lab) / "state.json").read_text())["clusters"])
     assert all(lab.audit_writes(c, AUTOMATION_USER, since) == [] for c in clusters)
