@@ -20,7 +20,8 @@ OAUTH_API_SERVICE = ("api", "openshift-oauth-apiserver")
 FRONT_PROXY_CN = "front-proxy-client"
 
 
-def _pem_key(key) -> str:
+def pem_key(key) -> str:
+    """A private key as unencrypted PKCS#8 PEM (the lab keeps keys in 0600 files or memory)."""
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -53,7 +54,7 @@ def ensure_pki(pki: Path) -> None:
                     ExtendedKeyUsageOID.CLIENT_AUTH)
     if not (pki / "sa.key").exists():
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        write_private(pki / "sa.key", _pem_key(key))
+        write_private(pki / "sa.key", pem_key(key))
         (pki / "sa.pub").write_bytes(
             key.public_key().public_bytes(
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -84,7 +85,7 @@ def _write_ca(pki: Path) -> None:
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    write_private(pki / "ca.key", _pem_key(key))
+    write_private(pki / "ca.key", pem_key(key))
     (pki / "ca.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
@@ -110,5 +111,5 @@ def _write_leaf(pki: Path, name: str, cn: str, sans: list, usage) -> None:
     if sans:
         cert = cert.add_extension(x509.SubjectAlternativeName(sans), critical=False)
     cert = cert.sign(ca_key, hashes.SHA256())
-    write_private(pki / f"{name}.key", _pem_key(key))
+    write_private(pki / f"{name}.key", pem_key(key))
     (pki / f"{name}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))

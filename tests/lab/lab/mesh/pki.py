@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from lab.pki import pem_key
+
 ROOT_VALIDITY = datetime.timedelta(days=3650)
 WORKLOAD_VALIDITY = datetime.timedelta(hours=24)
 
@@ -122,7 +124,7 @@ class MeshCA:
             )
             .sign(key, hashes.SHA256())
         )
-        return cls(cert.public_bytes(serialization.Encoding.PEM).decode(), _pem_key(key))
+        return cls(cert.public_bytes(serialization.Encoding.PEM).decode(), pem_key(key))
 
     @property
     def serial(self) -> int:
@@ -172,16 +174,8 @@ class MeshCA:
             .sign(self._key, hashes.SHA256())
         )
         return WorkloadCert(
-            spiffe, cert.public_bytes(serialization.Encoding.PEM).decode(), _pem_key(key)
+            spiffe, cert.public_bytes(serialization.Encoding.PEM).decode(), pem_key(key)
         )
-
-
-def _pem_key(key) -> str:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
 
 
 def _load_chain(ctx: ssl.SSLContext, workload: WorkloadCert) -> None:
