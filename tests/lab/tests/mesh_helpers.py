@@ -146,6 +146,19 @@ class MeshAdmin:
             f"{timeout:.0f}s; got {self.warning_events(peer)}"
         )
 
+    def _watch_peer(self, name: str, resource_version: str, timeout: int):
+        """Watch events of SMP ``name`` after ``resource_version``, for ``timeout`` seconds."""
+        return kubernetes.watch.Watch().stream(
+            self.custom.list_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            self.namespace,
+            PLURAL,
+            field_selector=f"metadata.name={name}",
+            resource_version=resource_version,
+            timeout_seconds=timeout,
+        )
+
     def wait_peer(
         self, name: str, predicate: Callable[[dict], bool], what: str, timeout: float = 30.0
     ) -> dict:
@@ -161,16 +174,7 @@ class MeshAdmin:
                 if predicate(obj):
                     return obj
             left = max(1, int(deadline - time.monotonic()))
-            stream = kubernetes.watch.Watch().stream(
-                self.custom.list_namespaced_custom_object,
-                GROUP,
-                VERSION,
-                self.namespace,
-                PLURAL,
-                field_selector=f"metadata.name={name}",
-                resource_version=objs["metadata"]["resourceVersion"],
-                timeout_seconds=left,
-            )
+            stream = self._watch_peer(name, objs["metadata"]["resourceVersion"], left)
             for event in stream:
                 obj = event["object"]
                 last = obj
@@ -189,16 +193,7 @@ class MeshAdmin:
         obj = self.peer(name)
         assert obj is not None and predicate(obj), f"{self.name}: SMP {name} not {what}: {obj}"
         while (left := deadline - time.monotonic()) > 0:
-            stream = kubernetes.watch.Watch().stream(
-                self.custom.list_namespaced_custom_object,
-                GROUP,
-                VERSION,
-                self.namespace,
-                PLURAL,
-                field_selector=f"metadata.name={name}",
-                resource_version=obj["metadata"]["resourceVersion"],
-                timeout_seconds=max(1, int(left)),
-            )
+            stream = self._watch_peer(name, obj["metadata"]["resourceVersion"], max(1, int(left)))
             for event in stream:
                 obj = event["object"]
                 assert predicate(obj), f"{self.name}: SMP {name} stopped being {what}: {obj}"
