@@ -105,9 +105,15 @@ def test_istiod_down_and_up(healthy):
     assert entries(smp, "inactive")[0]["watch"]["lastDisconnect"]
 
     lab.run("fault", "istiod-up", WEST)
-    smp = west.wait_peer(EAST, connected, "connected after the restart")
+    # While istiod was down nobody updated west's status, so it still shows the old pod as
+    # connected: wait for the new pod's entry rather than for "connected".
+    smp = west.wait_peer(
+        EAST,
+        lambda o: connected(o) and all(e["pod"] != old_pod for e in entries(o, "active")),
+        "connected from a new istiod pod after the restart",
+    )
     (entry,) = entries(smp, "active")  # the old pod's entry is gone
-    assert entry["pod"] != old_pod and entry["pod"].startswith(f"istiod-{WEST}-")
+    assert entry["pod"].startswith(f"istiod-{WEST}-")
     east.wait_peer(WEST, connected, "connected after the restart")
     # Same root CA and the same load balancer address across the restart.
     assert west.root_pem() == root
