@@ -4,8 +4,10 @@ the end, and no credential in any output, even at -vvv."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+import yaml
 from ansible_run import load_inventory, mesh_hosts, run_playbook, write_inventory
 from common import AUTOMATION_USER, lab_dir, now
 
@@ -82,3 +84,20 @@ def test_wrong_password_fails_clearly_without_printing_it(lab, tmp_path):
     assert all(r["result"]["msg"] for r in failed)
     clusters = set(json.loads((lab_dir(lab) / "state.json").read_text())["clusters"])
     assert all(lab.audit_writes(c, AUTOMATION_USER, since) == [] for c in clusters)
+
+
+def test_inline_kubeconfig_mapping_is_used_and_never_printed(lab, tmp_path):
+    """A kubeconfig given as a mapping (e.g. from a vault) holds tokens: no output shows it."""
+    kubeconfig = yaml.safe_load(Path(lab.kubeconfig).read_text())
+    tokens = [u["user"]["token"] for u in kubeconfig["users"] if u["user"].get("token")]
+    assert tokens
+    inventory = load_inventory(lab.inventory)
+    for hostvars in mesh_hosts(inventory).values():
+        hostvars["mesh_cluster"] = {**hostvars["mesh_cluster"], "kubeconfig": kubeconfig}
+    inline = write_inventory(tmp_path / "inline.yml", inventory)
+
+    run = run_playbook("federate.yml", inline, check=True, verbosity=3)
+    assert run.rc == 0, run.explain()
+    output = run.stdout + run.stderr + json.dumps(run.records)
+    leaked = sum(token in output for token in tokens)  # a count: the failure must not print them
+    assert leaked == 0, f"{leaked} kubeconfig token(s) printed"
