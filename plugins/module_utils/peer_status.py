@@ -23,6 +23,7 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.watch impor
 
 CANONICAL_NAME = "service.istio.io/canonical-name"
 LOG_LINES = 40
+REWRITE_GRACE = 30  # seconds to wait for istiod to rewrite the status of a changed peer
 
 
 def _all_connected(names: list | None):
@@ -98,13 +99,35 @@ def _diagnostics(cluster, namespace: str, name: str, smp: dict | None, logs: _Lo
     }
 
 
+def _rewritten(reconfigured: dict):
+    def done(objects: dict) -> bool:
+        return all((objects.get(name) or {}).get("status") != before
+                   for name, before in reconfigured.items())
+    return done
+
+
 def status(cluster, namespace: str, names: list | None, wait: bool, timeout: float,
-           clock=time.monotonic) -> dict:
-    """Evaluate the peers (all in the namespace when `names` is empty), optionally waiting."""
+           reconfigured: dict | None = None, clock=time.monotonic) -> dict:
+    """Evaluate the peers (all in the namespace when `names` is empty), optionally waiting.
+
+    `reconfigured` maps peers this run changed to their status before the change: while a peer
+    still shows exactly that status, istiod has not acted on the change and "connected" may be
+    stale, so the wait first asks for a rewritten status as well. istiod rewrites it when it
+    restarts the watch; if it has not within REWRITE_GRACE seconds (e.g. a change it only
+    reads at its next resync), the current status is taken as it is.
+    """
     started = clock()
     done = _all_connected(names)
     if wait:
-        objects = wait_for(cluster, SERVICE_MESH_PEER, namespace, done, timeout, clock=clock)[0]
+        objects, finished = {}, False
+        if reconfigured:
+            rewritten = _rewritten(reconfigured)
+            objects, finished = wait_for(cluster, SERVICE_MESH_PEER, namespace,
+                                         lambda o: rewritten(o) and done(o),
+                                         min(timeout, REWRITE_GRACE), clock=clock)
+        if not finished:
+            objects = wait_for(cluster, SERVICE_MESH_PEER, namespace, done,
+                               max(0, timeout - (clock() - started)), clock=clock)[0]
     else:
         items = cluster.list(SERVICE_MESH_PEER, namespace)
         objects = {item["metadata"]["name"]: item for item in items}

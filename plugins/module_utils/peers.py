@@ -27,6 +27,7 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.plan import
 
 MANAGED_SELECTOR = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
 GVK = {"ConfigMap": CONFIGMAP, "ServiceMeshPeer": SERVICE_MESH_PEER}
+_CONTENT = {"ConfigMap": "data", "ServiceMeshPeer": "spec"}  # what istiod reads of each kind
 
 
 def desired_state(namespace: str, links: list, peer_facts: dict) -> list[dict]:
@@ -117,6 +118,7 @@ def ensure_present(cluster, namespace: str, desired: list[dict], take_over: bool
             "(no label {}) that differ from the plan: {}. Set take_over to adopt them, or "
             "remove them.".format(cluster.name, MANAGED_SELECTOR, ", ".join(refused)))
 
+    reconfigured = _reconfigured(steps, actual)
     objects, diffs = [], []
     try:
         for obj, action, diff, current in steps:
@@ -127,13 +129,38 @@ def ensure_present(cluster, namespace: str, desired: list[dict], take_over: bool
                     if action == "created":
                         cluster.create(obj)
                     else:
-                        cluster.patch(GVK[obj["kind"]], namespace, meta["name"],
-                                      _merge_patch(current, obj))
+                        written = cluster.patch(GVK[obj["kind"]], namespace, meta["name"],
+                                                _merge_patch(current, obj))
+                        if meta["name"] in reconfigured and obj["kind"] == "ServiceMeshPeer":
+                            reconfigured[meta["name"]] = written.get("status")
             objects.append({"kind": obj["kind"], "name": meta["name"], "action": action})
     except ClusterError as exc:
         exc.result = _result(cluster.writes - writes_before, objects, diffs)
         raise
-    return _result(cluster.writes - writes_before, objects, diffs)
+    return dict(_result(cluster.writes - writes_before, objects, diffs),
+                reconfigured={} if check_mode else reconfigured)
+
+
+def _reconfigured(steps: list, actual: dict) -> dict:
+    """Existing peers whose spec or CA root this run changes -> their status before the change.
+
+    That status describes the old configuration until istiod reacts (at once for a spec change,
+    at its next resync for a ConfigMap), so the wait must not take it as the answer.
+    """
+    changed = set()
+    for obj, action, diff, _current in steps:
+        if action != "updated" or diff["before"].get(_CONTENT[obj["kind"]]) == diff["after"].get(
+                _CONTENT[obj["kind"]]):
+            continue  # created (no status yet), unchanged, or only our label added
+        if obj["kind"] == "ServiceMeshPeer":
+            changed.add(obj["metadata"]["name"])
+        else:
+            changed.update(smp["metadata"]["name"] for smp, *_rest in steps
+                           if smp["kind"] == "ServiceMeshPeer"
+                           and smp["spec"]["security"]["certificateChain"]["name"]
+                           == obj["metadata"]["name"])
+    return {name: (actual.get(("ServiceMeshPeer", name)) or {}).get("status")
+            for name in sorted(changed) if actual.get(("ServiceMeshPeer", name))}
 
 
 def ensure_absent(cluster, namespace: str, peers: list | None, check_mode: bool) -> dict:

@@ -135,6 +135,15 @@ diff:
   returned: always
   type: list
   elements: dict
+reconfigured:
+  description:
+    - ServiceMeshPeers that existed and whose spec or CA ConfigMap data this run changed, each
+      with its status before the change (V(null) when it had none). Pass it to
+      M(servicemesh.federation.federation_status) so the wait does not take that stale status
+      as the answer. Empty in check mode.
+  returned: with O(state=present)
+  type: dict
+  sample: {green-mesh: {discoveryStatus: {active: []}}}
 """
 
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (  # noqa: E402

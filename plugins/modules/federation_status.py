@@ -43,6 +43,16 @@ options:
     description: How long to wait, in seconds, with O(wait=true).
     type: int
     default: 300
+  reconfigured:
+    description:
+      - Peers whose spec or CA root was just changed, each with the status it had before the
+        change (the C(reconfigured) result of M(servicemesh.federation.federation_peers)). Until istiod
+        acts on a change, the old status, possibly C(connected), describes the old
+        configuration. With O(wait=true), such a peer counts as connected only once its status
+        has been rewritten, or after 30 seconds without a rewrite (a change istiod reads only
+        at its next resync).
+    type: dict
+    default: {}
 attributes:
   action_group:
     support: full
@@ -126,12 +136,13 @@ def main():
             peers=dict(type="list", elements="str", default=[]),
             wait=dict(type="bool", default=False),
             timeout=dict(type="int", default=300),
+            reconfigured=dict(type="dict", default={}),
         ),
         supports_check_mode=True,
     )
     p = module.params
-    run(module, lambda cluster: dict(
-        changed=False, **status(cluster, p["namespace"], p["peers"], p["wait"], p["timeout"])))
+    run(module, lambda cluster: dict(changed=False, **status(
+        cluster, p["namespace"], p["peers"], p["wait"], p["timeout"], p["reconfigured"])))
 
 
 if __name__ == "__main__":

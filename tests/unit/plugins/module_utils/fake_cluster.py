@@ -137,3 +137,38 @@ class FakeCluster:
 
     def writes_sent(self):
         return [r for r in self.requests if r[0] in ("create", "patch", "delete")]
+
+
+class ScriptedCluster:
+    """list() answers come from `lists`; each watch() call plays the next stream of `streams`:
+    (events, seconds until the server ends it), or an exception to raise."""
+
+    name = "'fake'"
+
+    def __init__(self, lists, streams, clock):
+        self.lists = list(lists)
+        self.streams = list(streams)
+        self.clock = clock
+        self.calls = []
+
+    def list_versioned(self, gvk, namespace):
+        self.calls.append(("list",))
+        items, rv = self.lists.pop(0)
+        return items, rv
+
+    def watch(self, gvk, namespace, resource_version, timeout):
+        self.calls.append(("watch", resource_version, timeout))
+        stream = self.streams.pop(0)
+        if isinstance(stream, Exception):
+            raise stream
+        events, lasted = stream
+        yield from events
+        self.clock.now += lasted
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now

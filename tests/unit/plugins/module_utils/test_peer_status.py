@@ -1,10 +1,13 @@
 """federation_status logic (module_utils/peer_status.py): evaluation per peer, and diagnostics
 (Events, istiod / gateway logs, or a note) only for peers that are not connected."""
 
-from fake_cluster import FakeCluster
+from fake_cluster import Clock, FakeCluster, ScriptedCluster
 
 from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import ClusterError
-from ansible_collections.servicemesh.federation.plugins.module_utils.peer_status import status
+from ansible_collections.servicemesh.federation.plugins.module_utils.peer_status import (
+    REWRITE_GRACE,
+    status,
+)
 
 NS = "red-system"
 T = "2026-11-25T10:00:00Z"
@@ -105,3 +108,53 @@ def test_wait_returns_at_once_when_already_connected():
     result = status(cluster, NS, ["green"], wait=True, timeout=30)
     assert result["all_connected"] is True
     assert ("watch", "ServiceMeshPeer", "") not in cluster.requests
+
+
+# -- a peer this run changed: its old status must not end the wait ------------------------------
+class WatchedCluster(ScriptedCluster):
+    """Scripted lists and watch streams; no events or pods for the diagnostics."""
+
+    def list(self, gvk, namespace, **selectors):
+        return []
+
+
+def rv(obj, version):
+    obj["metadata"]["resourceVersion"] = str(version)
+    return obj
+
+
+def test_stale_connected_status_of_a_changed_peer_is_not_the_answer():
+    before = smp("green", True)
+    rewritten = [("MODIFIED", rv(smp("green", False, last="200 OK"), 2)),  # watch restarted
+                 ("MODIFIED", rv(smp("green", True), 3))]
+    rewritten[1][1]["status"]["discoveryStatus"]["active"][0]["watch"]["lastConnected"] = "later"
+    clock = Clock()
+    cluster = WatchedCluster([([before], "1")], [(rewritten, 2)], clock)
+    result = status(cluster, NS, ["green"], wait=True, timeout=60,
+                    reconfigured={"green": before["status"]}, clock=clock)
+    assert result["all_connected"] is True
+    assert cluster.calls == [("list",), ("watch", "1", REWRITE_GRACE)]  # not done at the list
+
+
+def test_changed_peer_that_fails_after_the_change_is_reported():
+    before = smp("green", True)
+    after = rv(smp("green", False, last="503 Service Unavailable"), 2)
+    clock = Clock()
+    # Rewritten within the grace, but never connected: the rest of the timeout is waited too.
+    cluster = WatchedCluster([([before], "1"), ([after], "2")],
+                             [([("MODIFIED", after)], REWRITE_GRACE), ([], 30)], clock)
+    result = status(cluster, NS, ["green"], wait=True, timeout=60,
+                    reconfigured={"green": before["status"]}, clock=clock)
+    assert result["all_connected"] is False and result["elapsed"] == 60
+    assert result["peers"]["green"]["watch"]["last_disconnect_status"] == "503 Service Unavailable"
+
+
+def test_status_never_rewritten_is_taken_as_it_is_after_the_grace():
+    before = smp("green", True)
+    clock = Clock()
+    cluster = WatchedCluster([([before], "1"), ([before], "5")], [([], REWRITE_GRACE)], clock)
+    result = status(cluster, NS, ["green"], wait=True, timeout=300,
+                    reconfigured={"green": before["status"]}, clock=clock)
+    assert result["all_connected"] is True
+    assert result["elapsed"] == REWRITE_GRACE
+    assert cluster.calls == [("list",), ("watch", "1", REWRITE_GRACE), ("list",)]

@@ -127,6 +127,37 @@ def test_changed_peer_is_patched_with_only_our_fields():
     assert diff["after"]["spec"]["remote"]["addresses"] == ["10.9.9.9"]
 
 
+CONNECTED = {"discoveryStatus": {"active": [{"pod": "istiod-1", "watch": {"connected": True}}]}}
+
+
+def with_status(cluster, name, status):
+    cluster.object("ServiceMeshPeer", NS, name)["status"] = copy.deepcopy(status)
+
+
+def test_peers_whose_config_changes_are_returned_with_their_old_status():
+    cluster = FakeCluster()
+    assert run(cluster)["reconfigured"] == {}  # created: no status to mistake
+    for name in ("green", "blue"):
+        with_status(cluster, name, CONNECTED)
+    facts = peer_facts()
+    facts["green"]["ingress"]["ingress-red"]["addresses"] = ["10.9.9.9"]  # green's spec
+    facts["blue"]["root_cert"] = ROOTS["green"]  # blue's CA ConfigMap only
+    assert run(cluster, check_mode=True, peer_facts=facts)["reconfigured"] == {}  # no wait
+    assert run(cluster, peer_facts=facts)["reconfigured"] == {"green": CONNECTED,
+                                                              "blue": CONNECTED}
+    assert run(cluster, peer_facts=facts)["reconfigured"] == {}  # nothing changes any more
+
+
+def test_taking_over_an_identical_peer_does_not_reconfigure_it():
+    cluster = FakeCluster()
+    run(cluster)
+    with_status(cluster, "green", CONNECTED)
+    del cluster.object("ServiceMeshPeer", NS, "green")["metadata"]["labels"]
+    result = run(cluster, take_over=True)
+    assert ("ServiceMeshPeer", "green", "updated") in actions(result)
+    assert result["reconfigured"] == {}
+
+
 def foreign_peer(addresses=("10.7.7.7",)):
     return {"apiVersion": "federation.maistra.io/v1", "kind": "ServiceMeshPeer",
             "metadata": {"name": "green", "namespace": NS},

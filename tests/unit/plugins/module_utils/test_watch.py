@@ -2,6 +2,7 @@
 resume after a stream ends, re-list on 410 Gone, stop at the deadline."""
 
 import pytest
+from fake_cluster import Clock, ScriptedCluster
 
 from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import (
     SERVICE_MESH_PEER,
@@ -19,41 +20,6 @@ def smp(name, rv, connected=False):
 
 def all_connected(objects):
     return bool(objects) and all(o["status"]["connected"] for o in objects.values())
-
-
-class ScriptedCluster:
-    """list() answers come from `lists`; each watch() call plays the next stream of `streams`:
-    (events, seconds until the server ends it), or an exception to raise."""
-
-    name = "'fake'"
-
-    def __init__(self, lists, streams, clock):
-        self.lists = list(lists)
-        self.streams = list(streams)
-        self.clock = clock
-        self.calls = []
-
-    def list_versioned(self, gvk, namespace):
-        self.calls.append(("list",))
-        items, rv = self.lists.pop(0)
-        return items, rv
-
-    def watch(self, gvk, namespace, resource_version, timeout):
-        self.calls.append(("watch", resource_version, timeout))
-        stream = self.streams.pop(0)
-        if isinstance(stream, Exception):
-            raise stream
-        events, lasted = stream
-        yield from events
-        self.clock.now += lasted
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
 
 
 def test_condition_already_true_needs_no_watch():
