@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.servicemesh.federation.plugins.module_utils.report import (
+    describe_failures,
+    render_failures,
+)
 from ansible_collections.servicemesh.federation.plugins.module_utils.status import (
     build_matrix,
-    render_failures,
     render_matrix,
 )
 
@@ -32,8 +35,24 @@ def federation_matrix_text(matrix):
     return render_matrix(_matrix_arg("federation_matrix_text", matrix))
 
 
-def federation_failures_text(matrix):
-    return render_failures(_matrix_arg("federation_failures_text", matrix))
+def _failures(name, matrix, results, plan):
+    matrix = _matrix_arg(name, matrix)
+    if results is not None and not isinstance(results, dict):
+        raise AnsibleFilterError(f"{name}: results must be a mapping mesh -> peer -> status")
+    if plan is not None and not isinstance(plan, dict):
+        raise AnsibleFilterError(f"{name}: plan must be the federation plan")
+    try:
+        return describe_failures(matrix, results, plan)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise AnsibleFilterError(f"{name}: malformed input ({exc!r})") from exc
+
+
+def federation_failures(matrix, results=None, plan=None):
+    return _failures("federation_failures", matrix, results, plan)
+
+
+def federation_failures_text(matrix, results=None, plan=None):
+    return render_failures(_failures("federation_failures_text", matrix, results, plan))
 
 
 class FilterModule:
@@ -41,5 +60,6 @@ class FilterModule:
         return {
             "federation_matrix": federation_matrix,
             "federation_matrix_text": federation_matrix_text,
+            "federation_failures": federation_failures,
             "federation_failures_text": federation_failures_text,
         }

@@ -204,19 +204,3 @@ def render_matrix(matrix: dict) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows)
     return "\n".join(line.rstrip() for line in lines)
-
-
-def render_failures(matrix: dict) -> str:
-    """One paragraph per failed direction: state, evidence, meaning and where to look."""
-    lines = []
-    for mesh, peer in matrix["failed"]:
-        cell = matrix["cells"][mesh][peer]
-        ev = cell["evidence"]
-        lines.append(f"{mesh} -> {peer}: {cell['state']} (watch connected: {cell['watch']}, "
-                     f"remote seen by {peer}: {cell['remote']})")
-        if ev["last_disconnect_status"]:
-            lines.append(f"  lastDisconnectStatus: {ev['last_disconnect_status']}")
-        if ev["meaning"]:
-            lines.append(f"  usually means: {ev['meaning']}")
-        lines += [f"  check: {p}" for p in ev["pointers"]]
-    return "\n".join(lines)

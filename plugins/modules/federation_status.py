@@ -46,8 +46,8 @@ options:
   reconfigured:
     description:
       - Peers whose spec or CA root was just changed, each with the status it had before the
-        change (the C(reconfigured) result of M(servicemesh.federation.federation_peers)). Until istiod
-        acts on a change, the old status, possibly C(connected), describes the old
+        change (the C(reconfigured) result of M(servicemesh.federation.federation_peers)).
+        Until istiod acts on a change, the old status, possibly C(connected), describes the old
         configuration. With O(wait=true), such a peer counts as connected only once its status
         has been rewritten, or after 30 seconds without a rewrite (a change istiod reads only
         at its next resync).

@@ -43,7 +43,16 @@ def test_no_failures_gives_an_empty_report():
     ("federation_matrix", {"red": {"green": "connected"}}),
     ("federation_matrix_text", {"red": {}}),
     ("federation_failures_text", None),
+    ("federation_failures", {"meshes": []}),
 ])
 def test_bad_input_is_a_filter_error(name, value):
     with pytest.raises(AnsibleFilterError, match=name):
         FILTERS[name](value)
+
+
+def test_failures_filter_rejects_results_that_are_not_a_mapping():
+    results = {"red": {"green": status(False, True)}, "green": {"red": status(True, True)}}
+    matrix = FILTERS["federation_matrix"](results)
+    assert FILTERS["federation_failures"](matrix, results)[0]["direction"] == "red -> green"
+    with pytest.raises(AnsibleFilterError, match="results must be a mapping"):
+        FILTERS["federation_failures_text"](matrix, ["red"])

@@ -3,12 +3,15 @@
 import pytest
 
 from ansible_collections.servicemesh.federation.plugins.module_utils.plan import build_plan
+from ansible_collections.servicemesh.federation.plugins.module_utils.report import (
+    describe_failures,
+    render_failures,
+)
 from ansible_collections.servicemesh.federation.plugins.module_utils.status import (
     NO_STATUS_MEANING,
     build_matrix,
     evaluate_peer,
     explain,
-    render_failures,
     render_matrix,
 )
 
@@ -201,7 +204,7 @@ def test_failed_direction_carries_evidence_and_pointers(red_smp, state, last, fa
     if len(failed) == 1:
         assert matrix["cells"]["green"]["red"]["state"] == "connected"
         assert matrix["cells"]["green"]["red"]["evidence"]["pointers"] == []
-    text = render_failures(matrix)
+    text = render_failures(describe_failures(matrix))
     assert f"red -> green: {state} " in text
     assert "check: egress gateway red-to-green" in text
     if last:

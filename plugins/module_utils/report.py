@@ -1,0 +1,76 @@
+# Copyright (c) servicemesh.federation contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The per-pair report for the directions of a federation matrix that are not connected.
+
+One description per failed direction: the matrix cell's evidence (state, lastDisconnectStatus
+and its usual meaning, where to look), plus - when the federation_status results are given -
+the Events and log lines gathered for that peer: this mesh's istiod and egress gateway, and the
+peer's ingress gateway for this mesh (read from the peer's side).
+"""
+
+from __future__ import annotations
+
+LOG_TAIL = 5  # log lines per component in the text; the data keeps all of them
+
+
+def describe_failures(matrix: dict, results: dict | None = None,
+                      plan: dict | None = None) -> list[dict]:
+    """``results[mesh][peer]``: federation_status' peer results; ``plan``: for cluster names."""
+    results = results or {}
+    meshes = (plan or {}).get("meshes") or {}
+    failures = []
+    for mesh, peer in matrix["failed"]:
+        cell = matrix["cells"][mesh][peer]
+        here = results.get(mesh, {}).get(peer) or {}
+        back = results.get(peer, {}).get(mesh) or {}
+        logs = [(here.get("logs") or {}).get("istiod"), (here.get("logs") or {}).get("egress"),
+                (back.get("logs") or {}).get("ingress")]
+        failure = {
+            "direction": f"{mesh} -> {peer}",
+            "state": cell["state"],
+            "watch_connected": cell["watch"],
+            "remote_seen_by_peer": cell["remote"],
+            "last_disconnect_status": cell["evidence"]["last_disconnect_status"],
+            "meaning": cell["evidence"]["meaning"],
+            "look_at": cell["evidence"]["pointers"],
+            "events": here.get("events") or [],
+            "logs": [log for log in logs if log],
+        }
+        if mesh in meshes and peer in meshes:
+            failure["clusters"] = (f"{mesh} on {meshes[mesh]['cluster']}, "
+                                   f"{peer} on {meshes[peer]['cluster']}")
+        failures.append(failure)
+    return failures
+
+
+def _event_text(event: dict) -> str:
+    if "note" in event:
+        return event["note"]
+    return f"{event.get('type') or ''} {event.get('reason') or ''}: {event.get('message') or ''}"
+
+
+def failure_lines(failure: dict) -> list[str]:
+    """One paragraph: the direction, its evidence, where to look, events and log tails."""
+    lines = [f"{failure['direction']}: {failure['state']} (watch connected: "
+             f"{failure['watch_connected']}, remote seen by the peer: "
+             f"{failure['remote_seen_by_peer']})"]
+    if failure["last_disconnect_status"]:
+        lines.append(f"  lastDisconnectStatus: {failure['last_disconnect_status']}")
+    if failure["meaning"]:
+        lines.append(f"  usually means: {failure['meaning']}")
+    if failure.get("clusters"):
+        lines.append(f"  clusters: {failure['clusters']}")
+    lines += [f"  check: {pointer}" for pointer in failure["look_at"]]
+    lines += [f"  event: {_event_text(event)}" for event in failure["events"]]
+    for log in failure["logs"]:
+        what = f"  log of {log['component']}" + (f" {log['pod']}" if "pod" in log else "") + ": "
+        if "lines" in log:
+            lines.append(f"{what}{len(log['lines'])} line(s), last ones:")
+            lines += [f"    {line}" for line in log["lines"][-LOG_TAIL:]]
+        else:
+            lines.append(what + (log.get("note") or ""))
+    return lines
+
+
+def render_failures(failures: list[dict]) -> str:
+    return "\n".join(line for failure in failures for line in failure_lines(failure))
