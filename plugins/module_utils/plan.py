@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Mapping
 from itertools import permutations
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "servicemesh.federation"}
@@ -23,6 +24,8 @@ CLUSTER_KEYS = (
     "host", "api_key", "kubeconfig", "context", "username", "password",
     "ca_cert", "validate_certs", "name", "oauth_host",
 )
+SECRET_CLUSTER_KEYS = ("api_key", "password")
+HIDDEN = "<hidden>"
 OVERRIDE_KEYS = ("addresses", "discovery_port", "service_port", "ingress_gateway", "egress_gateway")
 # The operator reserves these gateway names (fact sheet §4.2).
 RESERVED_GATEWAYS = ("istio-ingressgateway", "istio-egressgateway")
@@ -39,6 +42,29 @@ _TRUST_DOMAIN = re.compile(r"^[a-z0-9._-]+$")
 _URL = re.compile(r"^https?://[^\s/]+")
 
 LABEL_RULE = "lowercase letters, digits and '-', starting and ending with a letter or digit"
+
+
+def plan_input(hostvars: Mapping) -> dict:
+    """One host's ``mesh_*`` variables as the plan sees them, credentials masked.
+
+    The plan only checks that credentials are present, and its input is printed (set_fact at
+    -v), so api_key, password and a kubeconfig given inline (it holds tokens) are replaced by
+    a marker. Every ``mesh_*`` variable is kept, so that a misspelt one is reported.
+    """
+    mesh = {key: hostvars[key] for key in hostvars
+            if isinstance(key, str) and key.startswith("mesh_")}
+    cluster = mesh.get("mesh_cluster")
+    if isinstance(cluster, Mapping):
+        mesh["mesh_cluster"] = {key: _masked(key, value) for key, value in cluster.items()}
+    return mesh
+
+
+def _masked(key, value):
+    if key in SECRET_CLUSTER_KEYS and value:
+        return HIDDEN
+    if key == "kubeconfig" and isinstance(value, Mapping):
+        return {"inline kubeconfig": HIDDEN}
+    return value
 
 
 class PlanError(Exception):

@@ -14,6 +14,7 @@ def test_bad_inventory_fails_before_any_api_call_listing_every_problem(lab, tmp_
     hosts["red-mesh"]["mesh_name"] = "Red_Mesh"                    # not a DNS-1123 label
     hosts["green-mesh"]["mesh_trust_domain"] = "blue-mesh.local"   # blue-mesh's trust domain
     hosts["blue-mesh"]["mesh_cluster"] = {"name": "blue-mesh"}     # no connection data
+    hosts["blue-mesh"]["mesh_trustdomain"] = "blue.example"        # misspelt variable
     inventory["all"]["children"]["meshes"]["vars"]["federation_links"] = [
         ["green-mesh", "green-mesh"], ["green-mesh", "purple-mesh"]]
     bad = write_inventory(tmp_path / "bad.yml", inventory)
@@ -26,9 +27,9 @@ def test_bad_inventory_fails_before_any_api_call_listing_every_problem(lab, tmp_
     assert len(problems) == 1, run.explain()
     text = "\n".join(next(iter(problems.values()))["problems"])
     for expected in ("Red_Mesh", "mesh_trust_domain", "blue-mesh.local", "mesh_cluster",
-                     "green-mesh", "purple-mesh"):
+                     "green-mesh", "purple-mesh", "mesh_trustdomain: unknown variable"):
         assert expected in text, text
-    assert len(next(iter(problems.values()))["problems"]) >= 5, text
+    assert len(next(iter(problems.values()))["problems"]) >= 6, text
     # Nothing after the plan ran: no login, no mesh_info, and no request was written anywhere.
     tasks = {r["task"] for r in run.records if "task" in r}
     assert not any("Read the mesh facts" in t or "Log in" in t for t in tasks), sorted(tasks)

@@ -11,6 +11,7 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.plan import
     MANAGED_BY,
     PlanError,
     build_plan,
+    plan_input,
 )
 
 SECRET = "sha256~s3cr3t-t0ken-value"
@@ -401,3 +402,30 @@ def test_overrides_for_meshes_outside_the_run_are_ignored():
     assert any("mesh_peers.blue: unknown peer" in p for p in problems_of(meshes))
     plan = build_plan(meshes, outside=["blue"])
     assert plan["directions"] == [["green", "red"], ["red", "green"]]
+
+
+KUBECONFIG = {"users": [{"name": "admin", "user": {"token": SECRET}}]}
+
+
+@pytest.mark.parametrize("cluster, auth", [
+    ({"host": "https://a", "api_key": SECRET}, "token"),
+    ({"host": "https://a", "username": "u", "password": PASSWORD}, "password"),
+    ({"kubeconfig": KUBECONFIG, "context": "admin"}, "kubeconfig"),
+    ({"kubeconfig": "/etc/kubeconfig", "context": "admin"}, "kubeconfig"),
+])
+def test_plan_input_masks_credentials_and_the_plan_still_sees_them(cluster, auth):
+    hostvars = {"mesh_cluster": cluster, "ansible_connection": "local", "mesh_name": "red"}
+    masked = plan_input(hostvars)
+    assert SECRET not in repr(masked) and PASSWORD not in repr(masked)
+    assert "ansible_connection" not in masked and masked["mesh_name"] == "red"
+    assert hostvars["mesh_cluster"] == cluster  # the inventory itself is left alone
+    meshes = {"red": masked, "green": mesh(), "blue": mesh()}
+    assert build_plan(meshes)["meshes"]["red"]["auth"] == auth
+
+
+def test_plan_input_keeps_misspelt_mesh_variables_for_the_plan_to_report():
+    meshes = three()
+    meshes["red"]["mesh_trustdomain"] = "red.example"
+    masked = {host: plan_input(hostvars) for host, hostvars in meshes.items()}
+    assert any("mesh_trustdomain" in p and "unknown variable" in p
+               for p in problems_of(masked))
