@@ -129,10 +129,8 @@ def ensure_present(cluster, namespace: str, desired: list[dict], take_over: bool
                     if action == "created":
                         cluster.create(obj)
                     else:
-                        written = cluster.patch(GVK[obj["kind"]], namespace, meta["name"],
-                                                _merge_patch(current, obj))
-                        if meta["name"] in reconfigured and obj["kind"] == "ServiceMeshPeer":
-                            reconfigured[meta["name"]] = written.get("status")
+                        cluster.patch(GVK[obj["kind"]], namespace, meta["name"],
+                                      _merge_patch(current, obj))
             objects.append({"kind": obj["kind"], "name": meta["name"], "action": action})
     except ClusterError as exc:
         exc.result = _result(cluster.writes - writes_before, objects, diffs)
@@ -145,12 +143,14 @@ def _reconfigured(steps: list, actual: dict) -> dict:
     """Existing peers whose spec or CA root this run changes -> their status before the change.
 
     That status describes the old configuration until istiod reacts (at once for a spec change,
-    at its next resync for a ConfigMap), so the wait must not take it as the answer.
+    at its next resync for a ConfigMap), so the wait must not take it as the answer. The status
+    as read is also the status at the write: the patch carries the resourceVersion we read, so
+    a status write in between makes the API refuse the patch.
     """
     changed = set()
     for obj, action, diff, _current in steps:
-        if action != "updated" or diff["before"].get(_CONTENT[obj["kind"]]) == diff["after"].get(
-                _CONTENT[obj["kind"]]):
+        content = _CONTENT[obj["kind"]]
+        if action != "updated" or diff["before"].get(content) == diff["after"].get(content):
             continue  # created (no status yet), unchanged, or only our label added
         if obj["kind"] == "ServiceMeshPeer":
             changed.add(obj["metadata"]["name"])
