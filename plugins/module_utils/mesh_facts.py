@@ -26,10 +26,10 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.cluster imp
     AccessDenied,
     ClusterError,
 )
+from ansible_collections.servicemesh.federation.plugins.module_utils.naming import ROOT_CERT_KEY
 from ansible_collections.servicemesh.federation.plugins.module_utils.objects import (
     ingress_address,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.plan import ROOT_CERT_KEY
 
 MIN_VERSION = (2, 1)  # federation appeared in OpenShift Service Mesh 2.1
 DEFAULT_CA_CONFIGMAP = "istio-ca-root-cert"

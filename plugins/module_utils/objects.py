@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.plan import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.naming import (
     DEFAULT_DISCOVERY_PORT,
     DEFAULT_SERVICE_PORT,
     MANAGED_BY,

@@ -16,6 +16,9 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.cluster imp
     ClusterError,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.common import TaskError
+from ansible_collections.servicemesh.federation.plugins.module_utils.naming import (
+    MANAGED_SELECTOR,
+)
 from ansible_collections.servicemesh.federation.plugins.module_utils.objects import (
     ObjectError,
     desired_objects,
@@ -23,9 +26,7 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.objects imp
     is_managed,
     owned_fields,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.plan import MANAGED_BY
 
-MANAGED_SELECTOR = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
 GVK = {"ConfigMap": CONFIGMAP, "ServiceMeshPeer": SERVICE_MESH_PEER}
 _CONTENT = {"ConfigMap": "data", "ServiceMeshPeer": "spec"}  # what istiod reads of each kind
 

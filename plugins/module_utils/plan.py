@@ -14,10 +14,16 @@ import re
 from collections.abc import Mapping
 from itertools import permutations
 
-MANAGED_BY = {"app.kubernetes.io/managed-by": "servicemesh.federation"}
-DEFAULT_DISCOVERY_PORT = 8188
-DEFAULT_SERVICE_PORT = 15443
-ROOT_CERT_KEY = "root-cert.pem"
+from ansible_collections.servicemesh.federation.plugins.module_utils.naming import (  # noqa: F401 (re-exported)
+    DEFAULT_DISCOVERY_PORT,
+    DEFAULT_SERVICE_PORT,
+    MANAGED_BY,
+    ROOT_CERT_KEY,
+    ca_configmap_name,
+    client_id,
+    egress_gateway_name,
+    ingress_gateway_name,
+)
 
 MESH_VARS = ("mesh_name", "mesh_namespace", "mesh_trust_domain", "mesh_cluster", "mesh_peers")
 CLUSTER_KEYS = (
@@ -145,15 +151,6 @@ def port_error(value) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
         return f"must be an integer from 1 to 65535, got {value!r}"
     return None
-
-
-def client_id(peer_trust_domain: str, peer_namespace: str, peer_egress_gateway: str) -> str:
-    """SPIFFE principal (without ``spiffe://``) of the peer's egress gateway for this mesh."""
-    return f"{peer_trust_domain}/ns/{peer_namespace}/sa/{peer_egress_gateway}-service-account"
-
-
-def ca_configmap_name(peer: str) -> str:
-    return f"{peer}-ca-root-cert"
 
 
 class _Problems:
@@ -442,7 +439,9 @@ def build_plan(meshes: dict, links: list | None = None, env_auth: bool = False,
 
     def gateway(mesh_name: str, peer: str, kind: str) -> str:
         value = overrides.get(mesh_name, {}).get(peer, {}).get(f"{kind}_gateway")
-        return f"{kind}-{peer}" if value is None else value
+        if value is not None:
+            return value
+        return ingress_gateway_name(peer) if kind == "ingress" else egress_gateway_name(peer)
 
     # Local gateway names per mesh: valid, and one dedicated gateway per peer and direction
     # (fact sheet §4.2: names unique across ingress and egress, never shared between peers).
