@@ -1,6 +1,7 @@
 # Copyright (c) servicemesh.federation contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Desired objects for one direction (CA ConfigMap + ServiceMeshPeer) and owned-field diffing.
+"""Desired objects for one direction (CA ConfigMap, ServiceMeshPeer, ExportedServiceSet,
+ImportedServiceSet) and owned-field diffing.
 
 Pure Python: objects are plain dicts in the shape the Kubernetes API returns.
 """
@@ -16,7 +17,7 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.naming impo
     ROOT_CERT_KEY,
 )
 
-SMP_API_VERSION = "federation.maistra.io/v1"
+SMP_API_VERSION = "federation.maistra.io/v1"  # ServiceMeshPeer and both service sets
 # Container ports of every federation ingress gateway (fact sheet §4.2); the Service may expose
 # them on other ports, which are what the peer must dial.
 INGRESS_DISCOVERY_PORT = 8188
@@ -88,6 +89,33 @@ def desired_objects(link: dict, peer_facts: dict) -> tuple[dict, dict]:
         },
     }
     return configmap, peer
+
+
+# Rules field of each set kind, and the link key (plan, API form) that holds them (fact sheet §3).
+_SET_RULES = (("ExportedServiceSet", "exportRules", "export_rules"),
+              ("ImportedServiceSet", "importRules", "import_rules"))
+
+
+def service_sets(link: dict) -> list[dict]:
+    """The ExportedServiceSet and ImportedServiceSet of the direction, each only when the plan
+    gives it rules (no rules: no set). Both are named after the ServiceMeshPeer (fact sheet §3:
+    that name is how istiod pairs them)."""
+    sets = []
+    for kind, field, key in _SET_RULES:
+        rules = link.get(key) or []
+        if not isinstance(rules, list) or not all(
+                isinstance(r, dict) and r.get("type") for r in rules):
+            raise ObjectError(f"mesh {link['mesh']!r}, peer {link['peer']!r}: {key} must be a "
+                              "list of rules in API form, each with a type")
+        if rules:
+            sets.append({
+                "apiVersion": SMP_API_VERSION,
+                "kind": kind,
+                "metadata": {"name": link["peer"], "namespace": link["namespace"],
+                             "labels": dict(MANAGED_BY)},
+                "spec": {field: copy.deepcopy(rules)},
+            })
+    return sets
 
 
 # Port names of the federation gateway Services in the fact sheet (§4.2), for Services whose
@@ -164,11 +192,12 @@ def owned_fields(obj: dict) -> dict:
     return copy.deepcopy(owned)
 
 
-def diff_owned(actual: dict | None, desired: dict) -> dict | None:
+def diff_owned(actual: dict | None, desired: dict, whole: bool = False) -> dict | None:
     """Before / after of the fields we own, or None when they already match.
 
     Server-set metadata, status, and labels / annotations / data keys / spec fields we do not
-    set are ignored, so a re-run against an unchanged cluster finds no difference.
+    set are ignored, so a re-run against an unchanged cluster finds no difference. With
+    ``whole``, ``data`` / ``spec`` are compared whole: a key we do not set is a difference.
     """
     after = owned_fields(desired)
     meta = desired["metadata"]
@@ -177,6 +206,9 @@ def diff_owned(actual: dict | None, desired: dict) -> dict | None:
         return {"before": None, "after": after, "before_header": f"{header} (absent)",
                 "after_header": header}
     before = _project(actual, after)
+    for field in ("data", "spec") if whole else ():
+        if field in after and field in actual:
+            before[field] = copy.deepcopy(actual[field])
     if before == after:
         return None
     return {"before": before, "after": after, "before_header": header, "after_header": header}

@@ -65,7 +65,7 @@ def test_first_run_creates_configmaps_before_peers():
     assert smp["spec"]["remote"]["addresses"] == ["10.0.0.1"]
 
 
-def test_rerun_sends_no_write_and_reads_only_two_lists():
+def test_rerun_sends_no_write_and_reads_only_one_list_per_kind():
     cluster = FakeCluster()
     run(cluster)
     cluster.requests.clear()
@@ -73,7 +73,9 @@ def test_rerun_sends_no_write_and_reads_only_two_lists():
     assert result["changed"] is False
     assert result["writes"] == 0
     assert {o["action"] for o in result["objects"]} == {"unchanged"}
-    assert cluster.requests == [("list", "ConfigMap", ""), ("list", "ServiceMeshPeer", "")]
+    assert cluster.requests == [("list", "ConfigMap", ""), ("list", "ServiceMeshPeer", ""),
+                                ("list", "ExportedServiceSet", ""),
+                                ("list", "ImportedServiceSet", "")]
     assert result["diff"] == []
 
 
