@@ -23,16 +23,32 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.naming impo
     client_id,
     egress_gateway_name,
     ingress_gateway_name,
+    network_name,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.sharing import (  # noqa: F401 (re-exported)
+    LABEL_RULE,
+    check_imports,
+    dns1123_label_error,
+    link_sharing,
+    read_exports,
+    read_imports,
 )
 
-MESH_VARS = ("mesh_name", "mesh_namespace", "mesh_trust_domain", "mesh_cluster", "mesh_peers")
+MESH_VARS = ("mesh_name", "mesh_namespace", "mesh_trust_domain", "mesh_cluster", "mesh_peers",
+             "mesh_exports", "mesh_imports")
 CLUSTER_KEYS = (
     "host", "api_key", "kubeconfig", "context", "username", "password",
     "ca_cert", "validate_certs", "name", "oauth_host",
 )
 SECRET_CLUSTER_KEYS = ("api_key", "password")
 HIDDEN = "<hidden>"
-OVERRIDE_KEYS = ("addresses", "discovery_port", "service_port", "ingress_gateway", "egress_gateway")
+OVERRIDE_KEYS = ("addresses", "discovery_port", "service_port", "ingress_gateway", "egress_gateway",
+                 "ingress_service")
+INGRESS_SERVICE_KEYS = ("type", "annotations", "node_ports")
+INGRESS_SERVICE_TYPES = ("LoadBalancer", "NodePort")
+NODE_PORT_KEYS = ("discovery", "service")
+NODE_PORT_RANGE = (30000, 32767)  # the API server's default service-node-port-range
+GATEWAY_MODES = ("managed", "external")
 # The operator reserves these gateway names (fact sheet §4.2).
 RESERVED_GATEWAYS = ("istio-ingressgateway", "istio-egressgateway")
 # A peer named "istio" (or "ossm") would get the CA ConfigMap "istio-ca-root-cert" (or
@@ -40,14 +56,11 @@ RESERVED_GATEWAYS = ("istio-ingressgateway", "istio-egressgateway")
 RESERVED_MESH_NAMES = ("istio", "ossm")
 
 CLIENT_ID_RE = re.compile(r"^[^/]+/ns/[^/]+/sa/[^/]+$")
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _HOSTNAME_LABEL = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?$")
 # SPIFFE trust domain characters: lowercase letters, digits, '.', '-', '_'.
 _TRUST_DOMAIN = re.compile(r"^[a-z0-9._-]+$")
 _URL = re.compile(r"^https?://[^\s/]+")
-
-LABEL_RULE = "lowercase letters, digits and '-', starting and ending with a letter or digit"
 
 
 def plan_input(hostvars: Mapping) -> dict:
@@ -82,17 +95,6 @@ class PlanError(Exception):
             f"{len(self.problems)} problem(s) in the federation plan:\n- "
             + "\n- ".join(self.problems)
         )
-
-
-def dns1123_label_error(value) -> str | None:
-    """Why ``value`` is not a DNS-1123 label (Kubernetes object / namespace name), or None."""
-    if not isinstance(value, str) or not value:
-        return "must be a non-empty string"
-    if len(value) > 63:
-        return f"{value!r} is longer than 63 characters"
-    if not _DNS1123_LABEL.match(value):
-        return f"{value!r} is not a DNS-1123 label ({LABEL_RULE})"
-    return None
 
 
 def gateway_name_error(value) -> str | None:
@@ -284,6 +286,8 @@ def _read_mesh(p: _Problems, host: str, hostvars) -> dict:
     cluster = hostvars.get("mesh_cluster")
     mesh["_cluster"] = cluster
     mesh["_peers"] = hostvars.get("mesh_peers")
+    mesh["_exports"] = hostvars.get("mesh_exports")
+    mesh["_imports"] = hostvars.get("mesh_imports")
     mesh["_valid_name"] = valid_name
     return mesh
 
@@ -324,8 +328,77 @@ def _directions(p: _Problems, names: list[str], links) -> list[tuple[str, str]]:
     return sorted(directions)
 
 
+def _check_ingress_service(p: _Problems, mesh: dict, field: str, value, gateways: str,
+                           used_ports: dict) -> dict | None:
+    """Validate a mesh_peers.<peer>.ingress_service override; return its plan form or None."""
+    if gateways != "managed":
+        p.mesh(mesh, field, "applies only when federation_gateways is managed (the collection "
+                            "creates the gateway Service)")
+        return None
+    if not isinstance(value, dict):
+        p.mesh(mesh, field, "must be a mapping with type, annotations and/or node_ports")
+        return None
+    ok = True
+    for key in sorted(set(value) - set(INGRESS_SERVICE_KEYS), key=str):
+        p.mesh(mesh, f"{field}.{key}", f"unknown key (known: {', '.join(INGRESS_SERVICE_KEYS)})")
+        ok = False
+    kind = value.get("type", "LoadBalancer")
+    if kind not in INGRESS_SERVICE_TYPES:
+        p.mesh(mesh, f"{field}.type",
+               f"must be one of {', '.join(INGRESS_SERVICE_TYPES)}, got {kind!r}")
+        ok = False
+    result = {"type": kind}
+    annotations = value.get("annotations")
+    if annotations is not None:
+        if not isinstance(annotations, dict):
+            p.mesh(mesh, f"{field}.annotations", "must be a mapping of names to strings")
+            ok = False
+        else:
+            for key in sorted(annotations, key=str):
+                if not isinstance(key, str) or not isinstance(annotations[key], str):
+                    p.mesh(mesh, f"{field}.annotations.{key}",
+                           f"values must be strings, got {annotations[key]!r} (quote it in YAML)")
+                    ok = False
+            result["annotations"] = dict(annotations)
+    ports = value.get("node_ports")
+    if ports is not None:
+        ok = _check_node_ports(p, mesh, f"{field}.node_ports", ports, kind, used_ports) and ok
+        result["node_ports"] = dict(ports) if isinstance(ports, dict) else ports
+    return result if ok else None
+
+
+def _check_node_ports(p: _Problems, mesh: dict, field: str, ports, kind: str,
+                      used_ports: dict) -> bool:
+    if kind != "NodePort":
+        p.mesh(mesh, field, "needs type: NodePort")
+        return False
+    if not isinstance(ports, dict) or not ports:
+        p.mesh(mesh, field, "must be a mapping with discovery and/or service")
+        return False
+    ok = True
+    for key in sorted(set(ports) - set(NODE_PORT_KEYS), key=str):
+        p.mesh(mesh, f"{field}.{key}", f"unknown key (known: {', '.join(NODE_PORT_KEYS)})")
+        ok = False
+    low, high = NODE_PORT_RANGE
+    for key in NODE_PORT_KEYS:
+        if key not in ports:
+            continue
+        port = ports[key]
+        if isinstance(port, bool) or not isinstance(port, int) or not low <= port <= high:
+            p.mesh(mesh, f"{field}.{key}",
+                   f"must be an integer from {low} to {high} (node port range), got {port!r}")
+            ok = False
+        elif port in used_ports:
+            # Node ports are cluster-wide: two gateway Services cannot share one.
+            p.mesh(mesh, f"{field}.{key}", f"node port {port} is also set in {used_ports[port]}")
+            ok = False
+        else:
+            used_ports[port] = f"{field}.{key}"
+    return ok
+
+
 def _check_overrides(p: _Problems, mesh: dict, linked: set[str], known: set[str],
-                     outside: set[str]) -> dict:
+                     outside: set[str], gateways: str = "managed") -> dict:
     """Validate mesh_peers; return {peer: overrides} for the valid peer entries.
 
     Entries for meshes ``outside`` this run (inventory meshes left out by --limit) are skipped.
@@ -337,6 +410,7 @@ def _check_overrides(p: _Problems, mesh: dict, linked: set[str], known: set[str]
         p.mesh(mesh, "mesh_peers", "must be a mapping keyed by peer mesh name")
         return {}
     result = {}
+    used_ports: dict[int, str] = {}
     for peer in sorted(peers, key=str):
         field = f"mesh_peers.{peer}"
         if peer == mesh["name"]:
@@ -374,22 +448,32 @@ def _check_overrides(p: _Problems, mesh: dict, linked: set[str], known: set[str]
                 err = port_error(over[key])
                 if err:
                     p.mesh(mesh, f"{field}.{key}", err)
+        if "ingress_service" in over:
+            over = dict(over, ingress_service=_check_ingress_service(
+                p, mesh, f"{field}.ingress_service", over["ingress_service"], gateways,
+                used_ports))
         result[peer] = over
     return result
 
 
 def build_plan(meshes: dict, links: list | None = None, env_auth: bool = False,
-               outside=()) -> dict:
+               outside=(), gateways: str | None = "managed") -> dict:
     """Validate the inventory and return the federation plan (see docs/architecture.md).
 
     ``meshes`` maps inventory hostname -> that host's variables (mesh_* keys; other keys are
     ignored, unknown ``mesh_*`` keys are reported as typos). ``links`` is ``federation_links``
     (None: every ordered pair). ``env_auth`` tells that K8S_AUTH_* environment variables supply
     the connection, so an empty ``mesh_cluster`` is accepted. ``outside`` names meshes of the
-    inventory that are not part of this run (--limit): mesh_peers entries for them are ignored.
+    inventory that are not part of this run (--limit): mesh_peers entries, exports to and
+    imports from them are ignored. ``gateways`` is ``federation_gateways`` (None: managed).
     Raises PlanError with every problem.
     """
     p = _Problems()
+    if gateways is None:
+        gateways = "managed"
+    if gateways not in GATEWAY_MODES:
+        p.general("federation_gateways", f"must be one of {', '.join(GATEWAY_MODES)}, "
+                                         f"got {gateways!r}")
     if not isinstance(meshes, dict) or not meshes:
         raise PlanError(["meshes: no meshes given (is the inventory group 'meshes' empty?)"])
 
@@ -434,8 +518,20 @@ def build_plan(meshes: dict, links: list | None = None, env_auth: bool = False,
     linked: dict[str, set[str]] = {name: set() for name in names}
     for a, b in directions:
         linked[a].add(b)
-    overrides = {m["name"]: _check_overrides(p, m, linked[m["name"]], set(names), set(outside))
+    overrides = {m["name"]: _check_overrides(p, m, linked[m["name"]], set(names), set(outside),
+                                             gateways)
                  for m in by_name.values()}
+
+    def report_for(name: str):
+        return lambda field, reason: p.mesh(by_name[name], field, reason)
+
+    exports, clean, imports = {}, {}, {}
+    for name in names:
+        scope = (linked[name], set(names), set(outside))
+        exports[name], clean[name] = read_exports(report_for(name), name,
+                                                  by_name[name]["_exports"], *scope)
+        imports[name] = read_imports(report_for(name), name, by_name[name]["_imports"], *scope)
+    check_imports(report_for, imports, exports, clean)
 
     def gateway(mesh_name: str, peer: str, kind: str) -> str:
         value = overrides.get(mesh_name, {}).get(peer, {}).get(f"{kind}_gateway")
@@ -492,6 +588,9 @@ def build_plan(meshes: dict, links: list | None = None, env_auth: bool = False,
                 "addresses": over.get("addresses"),
                 "discovery_port": over.get("discovery_port"),
                 "service_port": over.get("service_port"),
+                "network": network_name(peer),
+                "ingress_service": over.get("ingress_service") or {"type": "LoadBalancer"},
+                **link_sharing(name, peer, exports[name], imports[name]),
             })
         plan_meshes[name] = {
             "name": name,
@@ -500,6 +599,7 @@ def build_plan(meshes: dict, links: list | None = None, env_auth: bool = False,
             "trust_domain": mesh["trust_domain"],
             "cluster": mesh["cluster"],
             "auth": mesh["auth"],
+            "gateways": gateways,
             "links": plan_links,
         }
 

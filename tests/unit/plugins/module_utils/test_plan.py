@@ -53,6 +53,7 @@ def test_defaults_for_one_direction():
         "trust_domain": "red.local",
         "cluster": "https://api.example.com:6443",
         "auth": "token",
+        "gateways": "managed",
         "links": [{
             "mesh": "red",
             "peer": "green",
@@ -69,6 +70,13 @@ def test_defaults_for_one_direction():
             "addresses": None,
             "discovery_port": None,
             "service_port": None,
+            "network": "network-green",
+            "ingress_service": {"type": "LoadBalancer"},
+            "export_rules": [],
+            "import_rules": [],
+            "exports": [],
+            "imports": [],
+            "export_selectors": [],
         }],
     }
 
