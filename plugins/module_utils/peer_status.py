@@ -6,6 +6,11 @@ For a peer that is not connected, gather what the API offers about it, following
 troubleshooting pointers (fact sheet §6.1): the ServiceMeshPeer's Events and the last lines of
 this mesh's istiod and of its egress / ingress gateway for that peer. A cluster that does not
 serve pod logs (or a Role that does not allow them) gives a note instead of a failure.
+
+With planned services, each peer's ImportedServiceSet and ExportedServiceSet (named after the
+peer) are read too, and a peer is done only when it is connected and they show every planned
+import imported and every planned export exported (status.evaluate_services). Waiting watches
+each kind in turn (watch.wait_for_all): one watch per kind in the namespace, never one per peer.
 """
 
 from __future__ import annotations
@@ -18,19 +23,80 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.cluster imp
     SERVICE_MESH_PEER,
     ClusterError,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.status import evaluate_peer
-from ansible_collections.servicemesh.federation.plugins.module_utils.watch import wait_for
+from ansible_collections.servicemesh.federation.plugins.module_utils.common import TaskError
+from ansible_collections.servicemesh.federation.plugins.module_utils.status import (
+    evaluate_peer,
+    evaluate_services,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.watch import wait_for_all
 
+IMPORTED_SERVICE_SET = ("federation.maistra.io/v1", "ImportedServiceSet")
+EXPORTED_SERVICE_SET = ("federation.maistra.io/v1", "ExportedServiceSet")
 CANONICAL_NAME = "service.istio.io/canonical-name"
 LOG_LINES = 40
 REWRITE_GRACE = 30  # seconds to wait for istiod to rewrite the status of a changed peer
 
 
-def _all_connected(names: list | None):
+def planned_services(services: dict | None) -> dict:
+    """Check the `services` option: peer -> {"imports": [exported name], "exports": [...]}."""
+    planned, problems = {}, []
+    for peer, entry in (services or {}).items():
+        if not isinstance(entry, dict):
+            problems.append(f"services.{peer}: expected a mapping with imports and/or exports, "
+                            f"got {type(entry).__name__}")
+            continue
+        unknown = sorted(set(entry) - {"imports", "exports"})
+        if unknown:
+            problems.append(f"services.{peer}: unknown key(s) {', '.join(map(str, unknown))} "
+                            "(allowed: imports, exports)")
+        lists = {}
+        for key in ("imports", "exports"):
+            names = entry.get(key) or []
+            if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+                problems.append(f"services.{peer}.{key}: expected a list of exported service "
+                                "names (<name>.<namespace>.svc.<mesh>-exports.local)")
+                names = []
+            lists[key] = list(dict.fromkeys(names))
+        planned[str(peer)] = lists
+    if problems:
+        raise TaskError("; ".join(problems))
+    return planned
+
+
+def _wanted(names: list | None, planned: dict, objects: dict) -> list:
+    return sorted(set(names) | set(planned)) if names else sorted(set(objects) | set(planned))
+
+
+def _all_connected(names: list | None, planned: dict):
     def done(objects: dict) -> bool:
-        wanted = names if names else list(objects)
-        return all(evaluate_peer(objects.get(n))["connected"] for n in wanted)
+        return all(evaluate_peer(objects.get(n))["connected"]
+                   for n in _wanted(names, planned, objects))
     return done
+
+
+def _all_imported(planned: dict):
+    def done(sets: dict) -> bool:
+        # connected=True: the connection is the ServiceMeshPeers' condition, not this one
+        return all(not evaluate_services(True, sets.get(peer), None, entry["imports"])["missing"]
+                   for peer, entry in planned.items())
+    return done
+
+
+def _all_exported(planned: dict):
+    def done(sets: dict) -> bool:
+        return all(not evaluate_services(True, None, sets.get(peer), (), entry["exports"])
+                   ["exports_missing"] for peer, entry in planned.items())
+    return done
+
+
+def _conditions(names: list | None, planned: dict, peers_done) -> dict:
+    """The condition per kind to wait for; a set kind only when some peer plans it."""
+    conditions = {SERVICE_MESH_PEER: peers_done}
+    if any(entry["imports"] for entry in planned.values()):
+        conditions[IMPORTED_SERVICE_SET] = _all_imported(planned)
+    if any(entry["exports"] for entry in planned.values()):
+        conditions[EXPORTED_SERVICE_SET] = _all_exported(planned)
+    return conditions
 
 
 def _events(cluster, namespace: str, name: str) -> list:
@@ -107,7 +173,8 @@ def _rewritten(reconfigured: dict):
 
 
 def status(cluster, namespace: str, names: list | None, wait: bool, timeout: float,
-           reconfigured: dict | None = None, clock=time.monotonic) -> dict:
+           reconfigured: dict | None = None, services: dict | None = None,
+           clock=time.monotonic) -> dict:
     """Evaluate the peers (all in the namespace when `names` is empty), optionally waiting.
 
     `reconfigured` maps peers this run changed to their status before the change: while a peer
@@ -115,31 +182,46 @@ def status(cluster, namespace: str, names: list | None, wait: bool, timeout: flo
     stale, so the wait first asks for a rewritten status as well. istiod rewrites it when it
     restarts the watch; if it has not within REWRITE_GRACE seconds (e.g. a change it only
     reads at its next resync), the current status is taken as it is.
+
+    `services` (see planned_services) adds, per peer, the planned imports and exports that
+    must show in the peer's ImportedServiceSet / ExportedServiceSet status.
     """
     started = clock()
-    done = _all_connected(names)
+    planned = planned_services(services)
+    connected = _all_connected(names, planned)
     if wait:
-        objects, finished = {}, False
+        seen, finished = {}, False
         if reconfigured:
             rewritten = _rewritten(reconfigured)
-            objects, finished = wait_for(cluster, SERVICE_MESH_PEER, namespace,
-                                         lambda o: rewritten(o) and done(o),
-                                         min(timeout, REWRITE_GRACE), clock=clock)
+            seen, finished = wait_for_all(
+                cluster, namespace,
+                _conditions(names, planned, lambda o: rewritten(o) and connected(o)),
+                min(timeout, REWRITE_GRACE), clock=clock)
         if not finished:
-            objects = wait_for(cluster, SERVICE_MESH_PEER, namespace, done,
-                               max(0, timeout - (clock() - started)), clock=clock)[0]
+            seen = wait_for_all(cluster, namespace, _conditions(names, planned, connected),
+                                max(0, timeout - (clock() - started)), clock=clock)[0]
     else:
-        items = cluster.list(SERVICE_MESH_PEER, namespace)
-        objects = {item["metadata"]["name"]: item for item in items}
-    wanted = sorted(names) if names else sorted(objects)
+        seen = {gvk: {item["metadata"]["name"]: item for item in cluster.list(gvk, namespace)}
+                for gvk in _conditions(names, planned, connected)}
+    objects = seen[SERVICE_MESH_PEER]
+    imported_sets = seen.get(IMPORTED_SERVICE_SET, {})
+    exported_sets = seen.get(EXPORTED_SERVICE_SET, {})
+    wanted = _wanted(names, planned, objects)
     peers = {name: evaluate_peer(objects.get(name)) for name in wanted}
-    failing = [name for name in wanted if not peers[name]["connected"]]
+    for name, entry in planned.items():
+        peers[name]["services"] = evaluate_services(
+            peers[name]["watch"]["connected"], imported_sets.get(name), exported_sets.get(name),
+            entry["imports"], entry["exports"])
+    for result in peers.values():
+        result["done"] = result["connected"] and result.get("services", {}).get("done", True)
+    failing = [name for name in wanted if not peers[name]["done"]]
     if failing:
         logs = _Logs(cluster, namespace)
         for name in failing:
             peers[name].update(_diagnostics(cluster, namespace, name, objects.get(name), logs))
     return {
         "peers": peers,
-        "all_connected": not failing,
+        "all_connected": all(peers[name]["connected"] for name in wanted),
+        "all_done": not failing,
         "elapsed": round(clock() - started, 1),
     }

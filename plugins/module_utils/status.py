@@ -6,6 +6,12 @@ Semantics (fact sheet §1.2): each istiod pod has one entry, in ``active`` when 
 ``watch`` is connected, else in ``inactive``. ``watch`` proves this mesh reaches the peer;
 ``remotes`` (on any entry, active or inactive) prove the peer's istiod reaches this mesh.
 ``lastDisconnectStatus`` is never cleared, so it is only evidence while not connected.
+
+Services (fact sheet §3): the importing mesh's ImportedServiceSet ``<peer>`` lists in
+``status.importedServices`` EVERY service the peer exports to it, those that no import rule
+matched with an empty ``localService``; so a planned import is done only with a non-empty
+``localService.hostname``. The exporter's ExportedServiceSet ``<peer>`` lists in
+``status.exportedServices`` what it actually exports. Both are written by the leader istiod only.
 """
 
 from __future__ import annotations
@@ -16,6 +22,26 @@ NO_STATUS_MEANING = ("no discovery status: the CA ConfigMap is missing or lacks 
                      "root-cert.pem (or certificateChain names a wrong kind), or federation is "
                      "disabled in istiod")
 MISSING_MEANING = "the ServiceMeshPeer does not exist"
+
+# Why a planned import is not imported (fact sheet §3.2, §6.2 rows 4 and 5).
+NOT_EXPORTED_CAUSE = (
+    "not exported by the peer (the peer's ExportedServiceSet has no rule for it, the rule was "
+    "skipped by istiod, the Service does not exist or is not in a member namespace of the peer, "
+    "or a name typo)")
+NOT_MATCHED_CAUSE = (
+    "exported by the peer but no import rule of this mesh matched it (or istiod skipped the "
+    "rule: importAsLocal without an alias namespace, a domainSuffix equal to svc.cluster.local)")
+NO_ISS_CAUSE = "the ImportedServiceSet does not exist"
+NO_ISS_STATUS_CAUSE = ("the ImportedServiceSet has no status yet (the leader istiod writes it "
+                       "once the ServiceMeshPeer exists)")
+NOT_CONNECTED_CAUSE = "the direction is not connected yet"
+# Why a planned export is not listed in this mesh's ExportedServiceSet status (§3.1).
+NO_ESS_CAUSE = "the ExportedServiceSet does not exist"
+NO_ESS_STATUS_CAUSE = ("the ExportedServiceSet has no status yet (the leader istiod writes it "
+                       "once the ServiceMeshPeer exists)")
+NOT_LISTED_CAUSE = (
+    "not exported: the Service does not exist or is not in a member namespace, no export rule "
+    "matches it (rules match the Service's labels, first match wins), or istiod skipped the rule")
 
 # (match, short state, meaning): fact sheet §1.2 (status values) and §5 (mismatch table).
 _MEANINGS = (
@@ -124,6 +150,67 @@ def evaluate_peer(smp: dict | None) -> dict:
     }
 
 
+def _unique(names) -> list[str]:
+    return list(dict.fromkeys(n for n in names or () if n))
+
+
+def _listed(service_set: dict | None, key: str) -> dict | None:
+    """exportedName -> localService.hostname ("" when unmatched) from an ESS / ISS status, or
+    None when the set has no status yet."""
+    status = (service_set or {}).get("status")
+    if not isinstance(status, dict):
+        return None
+    return {e.get("exportedName"): ((e.get("localService") or {}).get("hostname") or "")
+            for e in status.get(key) or [] if isinstance(e, dict)}
+
+
+def evaluate_services(watch_connected: bool, imported_set: dict | None,
+                      exported_set: dict | None, imports=(), exports=()) -> dict:
+    """The planned services of one peer, as this mesh's ImportedServiceSet and ExportedServiceSet
+    named after the peer show them (``None``: the set does not exist).
+
+    ``imports``: exported names this mesh should import from the peer; ``exports``: exported
+    names this mesh should export to it. A missing one carries its likely cause.
+    """
+    imports, exports = _unique(imports), _unique(exports)
+    listed = _listed(imported_set, "importedServices")
+    imported, missing = [], []
+    for name in imports:
+        hostname = (listed or {}).get(name)
+        if hostname:
+            imported.append({"exported_name": name, "hostname": hostname})
+            continue
+        if imported_set is None:
+            cause = NO_ISS_CAUSE
+        elif listed is not None and name in listed:
+            cause = NOT_MATCHED_CAUSE  # a rule problem, whatever the connection does
+        elif not watch_connected:
+            cause = NOT_CONNECTED_CAUSE
+        elif listed is None:
+            cause = NO_ISS_STATUS_CAUSE
+        else:
+            cause = NOT_EXPORTED_CAUSE
+        missing.append({"exported_name": name, "cause": cause})
+    exported = _listed(exported_set, "exportedServices")
+    exports_missing = []
+    for name in exports:
+        if exported is not None and name in exported:
+            continue
+        cause = (NO_ESS_CAUSE if exported_set is None
+                 else NO_ESS_STATUS_CAUSE if exported is None else NOT_LISTED_CAUSE)
+        exports_missing.append({"exported_name": name, "cause": cause})
+    return {
+        "expected": len(imports),
+        "imported": len(imported),
+        "imported_services": imported,
+        "missing": missing,
+        "exports_expected": len(exports),
+        "exported": len(exports) - len(exports_missing),
+        "exports_missing": exports_missing,
+        "done": not missing and not exports_missing,
+    }
+
+
 def diagnostic_pointers(mesh: str, peer: str, link: dict | None = None) -> list[str]:
     """Where to look when mesh -> peer fails (fact sheet §6.1), named from the plan when known."""
     link = link or {}
@@ -138,7 +225,80 @@ def diagnostic_pointers(mesh: str, peer: str, link: dict | None = None) -> list[
     ]
 
 
-def _cell(mesh: str, peer: str, results: dict, link: dict | None) -> dict:
+def service_pointers(mesh: str, peer: str, link: dict | None = None) -> list[str]:
+    """Where to look when services of peer are not imported by mesh (fact sheet §3, §6)."""
+    link = link or {}
+    ns = link.get("namespace", f"{mesh}'s control plane namespace")
+    peer_ns = link.get("peer_namespace", f"{peer}'s control plane namespace")
+    return [
+        f"ExportedServiceSet {mesh} of mesh {peer} (namespace {peer_ns}), "
+        f"status.exportedServices: what {peer} exports to {mesh}",
+        f"ImportedServiceSet {peer} of mesh {mesh} (namespace {ns}), "
+        "status.importedServices: an empty localService means no import rule matched",
+        f"istiod of mesh {peer} (namespace {peer_ns}) and of mesh {mesh} (namespace {ns}): "
+        "rules are skipped with a log line only ('skipping rule', 'cannot use importAsLocal "
+        "without setting a fixed namespace alias', 'cannot use domainSuffix that matches the "
+        "cluster domain suffix')",
+    ]
+
+
+NOT_READ_CAUSE = "the status of this direction was not read (the mesh failed before the wait)"
+NOT_CHECKED_CAUSE = "not checked: federation_status was not given this planned service"
+
+
+def _planned(link: dict | None, key: str) -> list[str] | None:
+    """Exported names a plan link lists under ``key``; None when it has no such key (no plan,
+    or a plan made before services were planned): the results tell then."""
+    if link is None or key not in link:
+        return None
+    return _unique(e.get("exported_name") for e in link.get(key) or [] if isinstance(e, dict))
+
+
+def _imports(mesh: str, peer: str, results: dict, link: dict | None) -> dict | None:
+    """mesh's planned imports from peer (from the plan, else the results) and how many are in."""
+    here = results.get(mesh, {}).get(peer)
+    services = (here or {}).get("services")
+    planned = _planned(link, "imports")
+    if planned is None:
+        if not services or not services.get("expected"):
+            return None
+        return {"expected": services["expected"], "imported": services["imported"],
+                "missing": list(services.get("missing") or [])}
+    if not planned:
+        return None
+    imported = {s["exported_name"] for s in (services or {}).get("imported_services") or []}
+    causes = {m["exported_name"]: m["cause"] for m in (services or {}).get("missing") or []}
+    missing = []
+    for name in planned:
+        if name in imported:
+            continue
+        cause = causes.get(name) or (NOT_READ_CAUSE if here is None else NOT_CHECKED_CAUSE)
+        missing.append({"exported_name": name, "cause": cause})
+    return {"expected": len(planned), "imported": len(planned) - len(missing), "missing": missing}
+
+
+def _exports(mesh: str, peer: str, results: dict, link: dict | None) -> dict | None:
+    """peer's planned exports to mesh (they flow over mesh's watch of peer), as peer's
+    ExportedServiceSet status shows them."""
+    there = results.get(peer, {}).get(mesh)
+    services = (there or {}).get("services")
+    planned = _planned(link, "exports")
+    if planned is None:
+        if not services or not services.get("exports_expected"):
+            return None
+        return {"expected": services["exports_expected"], "listed": services["exported"],
+                "missing": list(services.get("exports_missing") or [])}
+    if not planned or there is None:  # a mesh not read at all: its imports side says so
+        return None
+    causes = {m["exported_name"]: m["cause"] for m in (services or {}).get("exports_missing") or []}
+    if not services:
+        causes = dict.fromkeys(planned, NOT_CHECKED_CAUSE)
+    missing = [{"exported_name": n, "cause": causes[n]} for n in planned if n in causes]
+    return {"expected": len(planned), "listed": len(planned) - len(missing), "missing": missing}
+
+
+def _cell(mesh: str, peer: str, results: dict, link: dict | None,
+          back_link: dict | None) -> dict:
     here = results.get(mesh, {}).get(peer) or evaluate_peer(None)
     there = results.get(peer, {}).get(mesh) or evaluate_peer(None)
     watch, remote = here["watch"]["connected"], there["remote"]["connected"]
@@ -154,8 +314,21 @@ def _cell(mesh: str, peer: str, results: dict, link: dict | None) -> dict:
     if state == "no-remote":
         meaning = (f"this mesh's watch is connected, but {peer}'s ServiceMeshPeer {mesh} shows "
                    "no connected remote from it yet (its status may lag, or it is missing)")
-    return {
+    imports = _imports(mesh, peer, results, link)
+    exports = _exports(mesh, peer, results, back_link)
+    summary = state
+    if imports:
+        summary += f" {imports['imported']}/{imports['expected']}"
+    if exports and exports["missing"]:
+        summary += f" exported {exports['listed']}/{exports['expected']}"
+    services_ok = not (imports and imports["missing"]) and not (exports and exports["missing"])
+    pointers = [] if state == "connected" else diagnostic_pointers(mesh, peer, link)
+    if not services_ok:
+        pointers += service_pointers(mesh, peer, link)
+    cell = {
         "state": state,
+        "summary": summary,
+        "ok": state == "connected" and services_ok,
         "watch": watch,
         "remote": remote,
         "evidence": {
@@ -164,17 +337,26 @@ def _cell(mesh: str, peer: str, results: dict, link: dict | None) -> dict:
             "last_disconnect_status": None if watch else here["watch"]["last_disconnect_status"],
             "meaning": meaning,
             "peer_side_state": there["watch"]["state"],
-            "pointers": [] if state == "connected" else diagnostic_pointers(mesh, peer, link),
+            "pointers": pointers,
         },
     }
+    if imports:
+        cell["imports"] = imports
+    if exports:
+        cell["exports"] = exports
+    return cell
 
 
 def build_matrix(results: dict, plan: dict | None = None) -> dict:
-    """Combine per-mesh evaluate_peer results into the N x N federation matrix.
+    """Combine per-mesh federation_status peer results into the N x N federation matrix.
 
-    ``results[mesh][peer]`` is evaluate_peer() of mesh's ServiceMeshPeer for peer. Direction
+    ``results[mesh][peer]`` is evaluate_peer() of mesh's ServiceMeshPeer for peer, with
+    ``services`` (evaluate_services()) when planned services were read. Direction
     mesh -> peer is connected when mesh's watch is connected AND peer's SMP for mesh lists a
-    connected remote. The directions are the plan's when given, else every pair in ``results``.
+    connected remote; it is ok when, in addition, mesh imported every planned import from peer
+    and peer's ExportedServiceSet lists every planned export to mesh (both travel over mesh's
+    watch of peer). The directions and planned services are the plan's when given (links'
+    ``imports`` / ``exports``), else every pair in ``results`` and their ``services``.
     """
     links = {}
     if plan:
@@ -188,19 +370,25 @@ def build_matrix(results: dict, plan: dict | None = None) -> dict:
         directions |= {(p, m) for m, p in directions}
     cells = {m: {} for m in meshes}
     for mesh, peer in sorted(directions):
-        cells[mesh][peer] = _cell(mesh, peer, results, links.get((mesh, peer)))
-    failed = [[m, p] for m, p in sorted(directions) if cells[m][p]["state"] != "connected"]
+        cells[mesh][peer] = _cell(mesh, peer, results, links.get((mesh, peer)),
+                                  links.get((peer, mesh)))
+    failed = [[m, p] for m, p in sorted(directions) if not cells[m][p]["ok"]]
     return {"meshes": meshes, "cells": cells, "all_connected": not failed, "failed": failed}
 
 
 def render_matrix(matrix: dict) -> str:
-    """Fixed-width table: rows are "from" (the mesh holding the ServiceMeshPeer), columns "to"."""
+    """Fixed-width table: rows are "from" (the mesh holding the ServiceMeshPeer), columns "to".
+
+    A cell is the direction's state, with "imported/planned" when imports are planned."""
     meshes = matrix["meshes"]
     corner = "from \\ to"
     rows = [[corner] + meshes]
     for mesh in meshes:
-        rows.append([mesh] + [
-            matrix["cells"].get(mesh, {}).get(peer, {}).get("state", "-") for peer in meshes])
+        row = [mesh]
+        for peer in meshes:
+            cell = matrix["cells"].get(mesh, {}).get(peer) or {}
+            row.append(cell.get("summary") or cell.get("state") or "-")
+        rows.append(row)
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows)
     return "\n".join(line.rstrip() for line in lines)
