@@ -4,25 +4,34 @@
 
 DOCUMENTATION = r"""
 module: federation_peers
-short_description: Manage a mesh's peer CA ConfigMaps and ServiceMeshPeers
+short_description: Manage a mesh's peer CA ConfigMaps, ServiceMeshPeers and service sets
 version_added: 0.1.0
 author:
   - servicemesh.federation maintainers (@servicemesh)
 description:
   - In one mesh's control-plane namespace, creates or updates, for every link of the plan,
-    the peer's CA root ConfigMap (C(<peer>-ca-root-cert), key C(root-cert.pem)) and then the
-    ServiceMeshPeer (C(federation.maistra.io/v1)) describing the peer.
+    the peer's CA root ConfigMap (C(<peer>-ca-root-cert), key C(root-cert.pem)), then the
+    ServiceMeshPeer (C(federation.maistra.io/v1)) describing the peer, then the
+    ExportedServiceSet and ImportedServiceSet named after the peer when the link has
+    C(export_rules) / C(import_rules) (a direction without rules gets no set).
+  - The sets say exactly what the plan says; their C(spec) is owned whole, so rules (or other
+    C(spec) keys) the plan does not give are removed, and a set of ours (labelled) whose link
+    has no rules left, or is no longer in O(links), is deleted. CA ConfigMaps and
+    ServiceMeshPeers outside O(links) are left alone (use O(state=absent)).
   - Reads the actual objects first (one labelled list per kind, a get by name only for an
     object not yet labelled) and writes only what differs, as a JSON merge patch of the
-    fields this collection owns; a re-run sends no write request and reports no change.
+    fields this collection owns (a list is replaced whole); a re-run sends no write request
+    and reports no change.
   - Every object written carries the label C(app.kubernetes.io/managed-by=servicemesh.federation).
     An existing object without it that differs from the plan is not touched and the task
-    fails naming it, unless O(take_over=true) (the object is then adopted).
+    fails naming it, unless O(take_over=true) (the object is then adopted). One without it
+    that matches the plan is left as it is, without a write (and is never deleted).
   - Writes use the field manager C(servicemesh.federation) and ask the API server for strict
     field validation (C(fieldValidation=Strict)), so a misspelt field is an error rather than
     silently pruned.
-  - With O(state=absent), deletes the objects carrying the label (ServiceMeshPeers before
-    their ConfigMaps), all of them or those of O(peers), and nothing else.
+  - With O(state=absent), deletes the objects carrying the label (service sets, then
+    ServiceMeshPeers, then their ConfigMaps), all of them or those of O(peers), and nothing
+    else. istiod does not delete a removed peer's ConfigMap or sets; this does.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
   - ansible.builtin.action_common_attributes
@@ -41,6 +50,8 @@ options:
     description:
       - The mesh's links from the federation plan (the C(links) list of one mesh in the
         output of the M(servicemesh.federation.federation_plan) action), one per peer.
+      - C(export_rules) and C(import_rules) of a link (API form) become the C(spec) of the
+        ExportedServiceSet / ImportedServiceSet for that peer; missing or empty means no set.
       - Required with O(state=present).
     type: list
     elements: dict
@@ -60,8 +71,9 @@ options:
     default: false
   peers:
     description:
-      - With O(state=absent), only remove the objects for these peer mesh names; by default
-        every object of this collection in O(namespace) is removed.
+      - With O(state=absent), only remove the objects for these peer mesh names (the
+        ServiceMeshPeer and the sets named after the peer, and the CA ConfigMap it reads); by
+        default every object of this collection in O(namespace) is removed.
     type: list
     elements: str
 attributes:
@@ -86,7 +98,7 @@ requirements:
 """
 
 EXAMPLES = r"""
-- name: Create red-mesh's peers (links from the plan, facts from each peer's mesh_info)
+- name: Create red-mesh's peers and service sets (links from the plan, facts from mesh_info)
   servicemesh.federation.federation_peers:
     context: red
     namespace: red-mesh-system
@@ -112,7 +124,8 @@ objects:
   elements: dict
   contains:
     kind:
-      description: C(ConfigMap) or C(ServiceMeshPeer).
+      description:
+        - C(ConfigMap), C(ServiceMeshPeer), C(ExportedServiceSet) or C(ImportedServiceSet).
       type: str
     name:
       description: Object name.
@@ -125,6 +138,8 @@ objects:
   sample:
     - {kind: ConfigMap, name: green-mesh-ca-root-cert, action: created}
     - {kind: ServiceMeshPeer, name: green-mesh, action: unchanged}
+    - {kind: ExportedServiceSet, name: green-mesh, action: updated}
+    - {kind: ImportedServiceSet, name: green-mesh, action: deleted}
 writes:
   description: Number of write requests sent to the API server (0 in check mode and on a re-run).
   returned: always
@@ -140,7 +155,8 @@ reconfigured:
     - ServiceMeshPeers that existed and whose spec or CA ConfigMap data this run changed, each
       with its status before the change (V(null) when it had none). Pass it to
       M(servicemesh.federation.federation_status) so the wait does not take that stale status
-      as the answer. Empty in check mode.
+      as the answer. Empty in check mode. A changed service set does not reconfigure its
+      peer.
   returned: with O(state=present)
   type: dict
   sample: {green-mesh: {discoveryStatus: {active: []}}}

@@ -1,4 +1,4 @@
-"""Desired ConfigMap / ServiceMeshPeer, ingress addresses and owned-field diffing."""
+"""Desired ConfigMap / ServiceMeshPeer / service sets, ingress addresses, owned-field diffing."""
 
 import copy
 
@@ -10,6 +10,7 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.objects imp
     diff_owned,
     ingress_address,
     is_managed,
+    service_sets,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.plan import build_plan
 
@@ -220,3 +221,54 @@ def test_diff_reports_a_changed_root_certificate():
 ])
 def test_is_managed(obj, managed):
     assert is_managed(obj) is managed
+
+
+EXPORT = {"type": "LabelSelector",
+          "labelSelector": {"namespace": "red-apps", "selector": {"matchLabels": {"app": "x"}}}}
+IMPORT = {"type": "NameSelector", "importAsLocal": True,
+          "nameSelector": {"namespace": "shared", "name": "ratings",
+                           "alias": {"namespace": "red-apps"}}}
+
+
+def test_service_sets_are_named_after_the_peer_and_carry_the_rules():
+    link = dict(red_to_green(), export_rules=[EXPORT], import_rules=[IMPORT])
+    exported, imported = service_sets(link)
+    assert exported == {
+        "apiVersion": "federation.maistra.io/v1", "kind": "ExportedServiceSet",
+        "metadata": {"name": "green", "namespace": "red-system", "labels": LABELS},
+        "spec": {"exportRules": [EXPORT]}}
+    assert imported == {
+        "apiVersion": "federation.maistra.io/v1", "kind": "ImportedServiceSet",
+        "metadata": {"name": "green", "namespace": "red-system", "labels": LABELS},
+        "spec": {"importRules": [IMPORT]}}
+    exported["spec"]["exportRules"][0]["type"] = "changed"
+    assert link["export_rules"][0]["type"] == "LabelSelector"  # a copy, not the plan's list
+
+
+@pytest.mark.parametrize("rules, kinds", [
+    ({}, []),
+    ({"export_rules": [], "import_rules": []}, []),
+    ({"export_rules": [EXPORT]}, ["ExportedServiceSet"]),
+    ({"import_rules": [IMPORT]}, ["ImportedServiceSet"]),
+])
+def test_a_direction_without_rules_has_no_set(rules, kinds):
+    assert [s["kind"] for s in service_sets(dict(red_to_green(), **rules))] == kinds
+
+
+@pytest.mark.parametrize("rules", [{"export_rules": "ratings"},
+                                   {"import_rules": [{"nameSelector": {"name": "x"}}]}])
+def test_rules_not_in_api_form_are_errors_naming_the_direction(rules):
+    with pytest.raises(ObjectError, match="mesh 'red', peer 'green'"):
+        service_sets(dict(red_to_green(), **rules))
+
+
+def test_whole_diff_sees_spec_keys_we_do_not_set():
+    (exported,) = service_sets(dict(red_to_green(), export_rules=[EXPORT]))
+    actual = _server_copy(exported)
+    actual["spec"]["extra"] = "someone's"
+    assert diff_owned(actual, exported) is None  # projected: not ours
+    diff = diff_owned(actual, exported, whole=True)
+    assert diff["before"]["spec"] == {"exportRules": [EXPORT], "extra": "someone's"}
+    assert diff["after"]["spec"] == {"exportRules": [EXPORT]}
+    del actual["spec"]["extra"]
+    assert diff_owned(actual, exported, whole=True) is None
