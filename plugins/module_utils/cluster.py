@@ -246,6 +246,41 @@ class Cluster:
                 query_params=_strict(),
             ).to_dict()
 
+    def apply(self, obj: dict, force: bool = False) -> dict:
+        """Server-side apply of the apply configuration `obj` under our field manager.
+
+        The API server records which fields we own: fields we applied before and omit now
+        are removed unless another manager owns them too. A field another manager owns with
+        a different value is a conflict (409) unless `force` (then it becomes ours).
+        """
+        gvk = (obj["apiVersion"], obj["kind"])
+        meta = obj["metadata"]
+        namespace, name = meta.get("namespace", ""), meta["name"]
+        resource = self.resource(*gvk)
+        self.writes += 1
+        try:
+            with _mapped(self.name, "apply", gvk[1], namespace, name):
+                return resource.server_side_apply(
+                    body=obj,
+                    name=name,
+                    namespace=namespace or None,
+                    field_manager=FIELD_MANAGER,
+                    force_conflicts=True if force else None,  # None: no force parameter sent
+                    query_params=_strict(),
+                ).to_dict()
+        except ClusterError as exc:
+            if exc.status != 409:
+                raise  # e.g. 422 from strict validation or an admission policy: its message
+            if "Apply failed" in exc.reason:
+                reason = ("other field managers own these fields with other values (forcing "
+                          f"the apply, e.g. take_over, makes them ours): {exc.reason}")
+            elif "has been modified" in exc.reason:
+                reason = f"the object changed since it was read (run again): {exc.reason}"
+            else:
+                raise
+            raise ClusterError(self.name, reason, "apply", gvk[1], namespace, name,
+                               status=409) from exc
+
     def delete(self, gvk: tuple[str, str], namespace: str, name: str, uid: str = "") -> bool:
         """Delete; False when it was already gone. `uid` guards against a re-created object."""
         resource = self.resource(*gvk)

@@ -63,6 +63,9 @@ class FakeResource:
     def delete(self, **kwargs):
         return self._answer("delete", kwargs)
 
+    def server_side_apply(self, **kwargs):
+        return self._answer("apply", kwargs)
+
 
 class FakeK8SClient:
     def __init__(self, resources):
@@ -180,3 +183,60 @@ def test_untrusted_server_certificate_points_at_ca_cert():
     cluster = cluster_with(get=untrusted)
     with pytest.raises(ConnectionFailed, match="TLS verification failed \\(ca_cert"):
         cluster.list(CONFIGMAP, "red-system")
+
+
+SMCP = {"apiVersion": "maistra.io/v2", "kind": "ServiceMeshControlPlane",
+        "metadata": {"name": "basic", "namespace": "red-system", "resourceVersion": "7"},
+        "spec": {"gateways": {"additionalIngress": {"ingress-green": {"enabled": True}}}}}
+
+
+def smcp_cluster(**answers):
+    resource = FakeResource(answers)
+    return Cluster(FakeK8SClient({"ServiceMeshControlPlane": resource}), NAME), resource
+
+
+def test_apply_is_a_strict_server_side_apply_with_our_field_manager():
+    cluster, resource = smcp_cluster(apply=SMCP)
+    assert cluster.apply(SMCP) == SMCP
+    cluster.apply(SMCP, force=True)
+    (_verb, sent), (_verb2, forced) = resource.calls
+    assert sent["body"] == SMCP
+    assert (sent["name"], sent["namespace"]) == ("basic", "red-system")
+    assert sent["field_manager"] == "servicemesh.federation"
+    assert sent["query_params"] == [("fieldValidation", "Strict")]
+    assert sent["force_conflicts"] is None  # no force parameter at all
+    assert forced["force_conflicts"] is True
+    assert cluster.writes == 2
+
+
+def test_apply_conflict_names_the_other_manager_and_fields():
+    cluster, _ = smcp_cluster(apply=api_error(
+        409, 'Apply failed with 1 conflict: conflict with "kubectl-edit" using maistra.io/v2: '
+             ".spec.gateways.additionalIngress.ingress-green.service.type"))
+    with pytest.raises(ClusterError) as failure:
+        cluster.apply(SMCP)
+    message = str(failure.value)
+    assert "apply ServiceMeshControlPlane/basic" in message
+    assert '"kubectl-edit"' in message and "ingress-green.service.type" in message
+    assert "take_over" in message
+    assert failure.value.status == 409
+    assert cluster.writes == 1
+
+
+def test_apply_on_a_changed_object_says_to_run_again():
+    cluster, _ = smcp_cluster(apply=api_error(
+        409, 'Operation cannot be fulfilled on servicemeshcontrolplanes.maistra.io "basic": the '
+             "object has been modified; please apply your changes to the latest version"))
+    with pytest.raises(ClusterError, match="changed since it was read"):
+        cluster.apply(SMCP)
+
+
+def test_apply_admission_denial_is_the_api_message():
+    denial = ('servicemeshcontrolplanes.maistra.io "basic" is invalid: ValidatingAdmissionPolicy '
+              "'smcp-gateways' denied request: multiple gateways defined for "
+              '"red-system/ingress-green"')
+    cluster, _ = smcp_cluster(apply=api_error(422, denial))
+    with pytest.raises(ClusterError) as failure:
+        cluster.apply(SMCP)
+    assert 'multiple gateways defined for "red-system/ingress-green" (422)' in str(failure.value)
+    assert TOKEN not in str(failure.value)
