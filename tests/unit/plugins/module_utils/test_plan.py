@@ -437,3 +437,376 @@ def test_plan_input_keeps_misspelt_mesh_variables_for_the_plan_to_report():
     masked = {host: plan_input(hostvars) for host, hostvars in meshes.items()}
     assert any("mesh_trustdomain" in p and "unknown variable" in p
                for p in problems_of(masked))
+
+
+# --- Service sharing: mesh_exports / mesh_imports (module_utils/sharing.py) -----------------
+
+def sharing(red_exports=None, green_imports=None, **more):
+    """red exports, green imports; every other host variable from ``more`` (host -> vars)."""
+    meshes = three()
+    if red_exports is not None:
+        meshes["red"]["mesh_exports"] = red_exports
+    if green_imports is not None:
+        meshes["green"]["mesh_imports"] = green_imports
+    for host, hostvars in more.items():
+        meshes[host].update(hostvars)
+    return meshes
+
+
+RATINGS = {"service": "ratings", "namespace": "red-apps"}
+
+
+def test_named_export_and_import_become_rules_on_both_sides():
+    plan = build_plan(sharing([RATINGS], [{"from": "red", "service": "ratings",
+                                          "namespace": "red-apps"}]))
+    red = link_of(plan, "red", "green")
+    assert red["export_rules"] == [{"type": "NameSelector",
+                                    "nameSelector": {"namespace": "red-apps", "name": "ratings"}}]
+    assert red["exports"] == [{"service": "ratings", "namespace": "red-apps",
+                               "exported_name": "ratings.red-apps.svc.green-exports.local"}]
+    assert red["import_rules"] == [] and red["imports"] == []
+    green = link_of(plan, "green", "red")
+    assert green["import_rules"] == [{"type": "NameSelector", "importAsLocal": False,
+                                      "nameSelector": {"namespace": "red-apps",
+                                                       "name": "ratings"}}]
+    # red's ServiceMeshPeer for green is named "green": the same FQDN on both sides
+    assert green["imports"] == [{"service": "ratings", "namespace": "red-apps",
+                                 "exported_name": "ratings.red-apps.svc.green-exports.local"}]
+    assert green["export_rules"] == [] and green["exports"] == []
+    # no `to`: every peer of red
+    assert link_of(plan, "red", "blue")["exports"][0]["exported_name"] == \
+        "ratings.red-apps.svc.blue-exports.local"
+
+
+def test_alias_as_local_and_domain_suffix():
+    exports = [{"service": "ratings", "namespace": "red-apps",
+                "alias": {"name": "rates", "namespace": "shared"}}]
+    imports = [{"from": "red", "service": "rates", "namespace": "shared", "as_local": True,
+                "alias": {"namespace": "green-apps"}},
+               {"from": "red", "service": "rates", "namespace": "shared",
+                "alias": {"name": "red-rates"}, "domain_suffix": "svc.red.example"}]
+    plan = build_plan(sharing(exports, imports))
+    red = link_of(plan, "red", "green")
+    assert red["export_rules"] == [{"type": "NameSelector", "nameSelector": {
+        "namespace": "red-apps", "name": "ratings",
+        "alias": {"namespace": "shared", "name": "rates"}}}]
+    assert red["exports"] == [{"service": "ratings", "namespace": "red-apps",
+                               "exported_name": "rates.shared.svc.green-exports.local"}]
+    green = link_of(plan, "green", "red")
+    assert green["import_rules"] == [
+        {"type": "NameSelector", "importAsLocal": True,
+         "nameSelector": {"namespace": "shared", "name": "rates",
+                          "alias": {"namespace": "green-apps"}}},
+        {"type": "NameSelector", "importAsLocal": False,
+         "nameSelector": {"namespace": "shared", "name": "rates", "alias": {"name": "red-rates"}},
+         "domainSuffix": "svc.red.example"}]
+    assert [i["exported_name"] for i in green["imports"]] == [
+        "rates.shared.svc.green-exports.local"] * 2
+
+
+def test_selector_exports_and_to_filtering_keep_rule_order():
+    exports = [
+        {"selector": {"matchLabels": {"app": "reviews"}}, "namespace": "red-apps",
+         "to": ["blue"]},
+        {"service": "ratings", "namespace": "red-apps", "to": ["green", "blue"]},
+        {"selector": {"matchExpressions": [{"key": "tier", "operator": "In",
+                                            "values": ["front"]}]},
+         "alias": {"namespace": "shared"}},
+        {"service": "details", "namespace": "red-apps", "to": ["green"]},
+    ]
+    plan = build_plan(sharing(exports))
+    blue = link_of(plan, "red", "blue")
+    assert blue["export_rules"] == [
+        {"type": "LabelSelector", "labelSelector": {
+            "namespace": "red-apps", "selector": {"matchLabels": {"app": "reviews"}}}},
+        {"type": "NameSelector", "nameSelector": {"namespace": "red-apps", "name": "ratings"}},
+        {"type": "LabelSelector", "labelSelector": {
+            "namespace": "*",
+            "selector": {"matchExpressions": [{"key": "tier", "operator": "In",
+                                               "values": ["front"]}]},
+            "aliases": [{"namespace": "*", "name": "*", "alias": {"namespace": "shared"}}]}},
+    ]
+    assert [e["service"] for e in blue["exports"]] == ["ratings"]
+    assert blue["export_selectors"] == [
+        {"namespace": "red-apps", "selector": {"matchLabels": {"app": "reviews"}}},
+        {"namespace": "*", "selector": {"matchExpressions": [
+            {"key": "tier", "operator": "In", "values": ["front"]}]}}]
+    green = link_of(plan, "red", "green")
+    assert [r["type"] for r in green["export_rules"]] == ["NameSelector", "LabelSelector",
+                                                          "NameSelector"]
+    assert [e["service"] for e in green["exports"]] == ["ratings", "details"]
+
+
+def test_rules_do_not_alias_the_inventory():
+    selector = {"matchLabels": {"app": "reviews"}}
+    meshes = sharing([{"selector": selector, "namespace": "red-apps"}])
+    plan = build_plan(meshes)
+    link_of(plan, "red", "green")["export_rules"][0]["labelSelector"]["selector"][
+        "matchLabels"]["app"] = "changed"
+    assert selector == {"matchLabels": {"app": "reviews"}}
+
+
+def test_import_of_a_selector_export_in_its_namespace_is_plausible():
+    exports = [{"selector": {"matchLabels": {"app": "reviews"}}, "namespace": "red-apps",
+                "alias": {"namespace": "shared"}}]
+    imports = [{"from": "red", "service": "reviews", "namespace": "shared"}]
+    assert link_of(build_plan(sharing(exports, imports)), "green", "red")["imports"]
+    imports = [{"from": "red", "service": "reviews", "namespace": "red-apps"}]
+    problems = problems_of(sharing(exports, imports))
+    assert problems == [
+        "mesh 'green': mesh_imports[0]: 'red' does not export reviews.red-apps to this mesh "
+        "(names are as exported, after the exporter's alias); 'red' exports to this mesh: "
+        "Services matching a label selector in namespace shared"]
+
+
+def test_typo_guard_suggests_what_is_exported():
+    exports = [RATINGS, {"service": "details", "namespace": "red-apps"},
+               {"service": "reviews", "namespace": "red-apps", "to": ["blue"]}]
+    imports = [{"from": "red", "service": "rating", "namespace": "red-apps"}]
+    assert problems_of(sharing(exports, imports)) == [
+        "mesh 'green': mesh_imports[0]: 'red' does not export rating.red-apps to this mesh "
+        "(names are as exported, after the exporter's alias); 'red' exports to this mesh: "
+        "details.red-apps, ratings.red-apps"]
+
+
+@pytest.mark.parametrize("exports, imported", [
+    (None, RATINGS),
+    ([dict(RATINGS, to=["blue"])], RATINGS),
+    ([dict(RATINGS, alias={"namespace": "shared"})], RATINGS),
+])
+def test_typo_guard_when_nothing_matching_is_exported_to_this_mesh(exports, imported):
+    problems = problems_of(sharing(exports, [dict(imported, **{"from": "red"})]))
+    assert len(problems) == 1 and "mesh_imports[0]: 'red' does not export ratings.red-apps" \
+        in problems[0], problems
+    if exports is None or "to" in exports[0]:
+        assert problems[0].endswith("'red' exports nothing to this mesh")
+    else:
+        assert problems[0].endswith("exports to this mesh: ratings.shared")
+
+
+def test_imports_from_meshes_outside_the_run_are_skipped():
+    meshes = {"red": mesh(), "green": mesh(mesh_imports=[
+        {"from": "blue", "service": "x", "namespace": "y"},
+        {"from": "red", "service": "ratings", "namespace": "red-apps"}]),
+              }
+    meshes["red"]["mesh_exports"] = [dict(RATINGS, to=["green", "blue"])]
+    assert any("mesh_imports[0].from: unknown mesh 'blue'" in p for p in problems_of(meshes))
+    plan = build_plan(meshes, outside=["blue"])
+    assert len(link_of(plan, "green", "red")["import_rules"]) == 1
+    assert len(link_of(plan, "red", "green")["export_rules"]) == 1
+
+
+# Each row: (red's mesh_exports, green's mesh_imports, links, expected problem fragments).
+SHARING_INVALID = [
+    pytest.param([{"namespace": "red-apps"}], None, None,
+                 "mesh 'red': mesh_exports[0]: give either service", id="export-neither"),
+    pytest.param([dict(RATINGS, selector={"matchLabels": {"app": "x"}})], None, None,
+                 "mesh 'red': mesh_exports[0]: give either service (a Service name) or "
+                 "selector (a label selector), not both", id="export-both"),
+    pytest.param([{"service": "Ratings", "namespace": "red-apps"}], None, None,
+                 "mesh 'red': mesh_exports[0].service: 'Ratings' is not a DNS-1123 label",
+                 id="export-service-name"),
+    pytest.param([{"service": "ratings", "namespace": "red_apps"}], None, None,
+                 "mesh 'red': mesh_exports[0].namespace: 'red_apps' is not a DNS-1123 label",
+                 id="export-namespace-name"),
+    pytest.param([{"service": "ratings"}], None, None,
+                 "mesh 'red': mesh_exports[0].namespace: missing", id="export-no-namespace"),
+    pytest.param([dict(RATINGS, alias={"name": "Rates"})], None, None,
+                 "mesh 'red': mesh_exports[0].alias.name: 'Rates' is not a DNS-1123 label",
+                 id="export-alias-name"),
+    pytest.param([dict(RATINGS, alias={"namespace": "a.b"})], None, None,
+                 "mesh 'red': mesh_exports[0].alias.namespace: 'a.b' is not a DNS-1123 label",
+                 id="export-alias-namespace"),
+    pytest.param([dict(RATINGS, alias={"nmae": "x"})], None, None,
+                 "mesh 'red': mesh_exports[0].alias.nmae: unknown key", id="export-alias-key"),
+    pytest.param([dict(RATINGS, alias="shared")], None, None,
+                 "mesh 'red': mesh_exports[0].alias: must be a mapping", id="export-alias-type"),
+    pytest.param([dict(RATINGS, too=["green"])], None, None,
+                 "mesh 'red': mesh_exports[0].too: unknown key (known: service, selector, "
+                 "namespace, alias, to)", id="export-unknown-key"),
+    pytest.param([dict(RATINGS, to=["purple"])], None, None,
+                 "mesh 'red': mesh_exports[0].to[0]: unknown mesh 'purple'",
+                 id="export-to-unknown"),
+    pytest.param([dict(RATINGS, to=["green", "blue"])], None, [["red", "green"]],
+                 "mesh 'red': mesh_exports[0].to[1]: this mesh is not linked with 'blue'",
+                 id="export-to-not-linked"),
+    pytest.param([dict(RATINGS, to=["red"])], None, None,
+                 "mesh 'red': mesh_exports[0].to[0]: a mesh cannot export to itself",
+                 id="export-to-self"),
+    pytest.param([dict(RATINGS, to="green")], None, None,
+                 "mesh 'red': mesh_exports[0].to: must be a non-empty list", id="export-to-type"),
+    pytest.param([dict(RATINGS, to=["green", "green"])], None, None,
+                 "mesh 'red': mesh_exports[0].to[1]: 'green' is listed twice",
+                 id="export-to-twice"),
+    pytest.param({"service": "ratings"}, None, None,
+                 "mesh 'red': mesh_exports: must be a list", id="exports-not-list"),
+    pytest.param(["ratings"], None, None,
+                 "mesh 'red': mesh_exports[0]: must be a mapping", id="export-not-mapping"),
+    pytest.param([{"selector": ["app=x"]}], None, None,
+                 "mesh 'red': mesh_exports[0].selector: must be a mapping with matchLabels",
+                 id="selector-type"),
+    pytest.param([{"selector": {}}], None, None,
+                 "mesh 'red': mesh_exports[0].selector: needs matchLabels and/or "
+                 "matchExpressions (an empty selector", id="selector-empty"),
+    pytest.param([{"selector": {"app": "x"}}], None, None,
+                 "mesh 'red': mesh_exports[0].selector.app: unknown key", id="selector-key"),
+    pytest.param([{"selector": {"matchLabels": {"version": 1}}}], None, None,
+                 "mesh 'red': mesh_exports[0].selector.matchLabels.version: label value 1 "
+                 "must be a string", id="selector-value-type"),
+    pytest.param([{"selector": {"matchExpressions": [{"key": "app", "operator": "in",
+                                                      "values": ["x"]}]}}], None, None,
+                 "mesh 'red': mesh_exports[0].selector.matchExpressions[0].operator: must be "
+                 "one of In, NotIn, Exists, DoesNotExist", id="selector-operator"),
+    pytest.param([{"selector": {"matchExpressions": [{"key": "app", "operator": "In"}]}}],
+                 None, None, "mesh 'red': mesh_exports[0].selector.matchExpressions[0].values: "
+                 "must be a non-empty list", id="selector-values"),
+    pytest.param([{"selector": {"matchLabels": {"app": "x"}}, "alias": {"name": "one"}}],
+                 None, None, "mesh 'red': mesh_exports[0].alias.name: a selector export may "
+                 "rename only the namespace", id="selector-alias-name"),
+    pytest.param([RATINGS], [{"service": "ratings", "namespace": "red-apps"}], None,
+                 "mesh 'green': mesh_imports[0].from: missing", id="import-no-from"),
+    pytest.param([RATINGS], [dict(RATINGS, **{"from": "purple"})], None,
+                 "mesh 'green': mesh_imports[0].from: unknown mesh 'purple'",
+                 id="import-from-unknown"),
+    pytest.param([RATINGS], [dict(RATINGS, **{"from": "green"})], None,
+                 "mesh 'green': mesh_imports[0].from: a mesh cannot import from itself",
+                 id="import-from-self"),
+    pytest.param([RATINGS], [dict(RATINGS, **{"from": "red"})], [["green", "blue"]],
+                 "mesh 'green': mesh_imports[0].from: this mesh is not linked with 'red'",
+                 id="import-not-linked"),
+    pytest.param([RATINGS], [{"from": "red", "namespace": "red-apps"}], None,
+                 "mesh 'green': mesh_imports[0].service: missing", id="import-neither"),
+    pytest.param([RATINGS], [dict(RATINGS, selector={"matchLabels": {"app": "x"}},
+                                  **{"from": "red"})], None,
+                 "mesh 'green': mesh_imports[0].selector: imports select by service name only",
+                 id="import-both"),
+    pytest.param([RATINGS], [{"from": "red", "service": "ratings"}], None,
+                 "mesh 'green': mesh_imports[0].namespace: missing", id="import-no-namespace"),
+    pytest.param([RATINGS], [{"from": "red", "service": "ratings.red-apps",
+                              "namespace": "red-apps"}], None,
+                 "mesh 'green': mesh_imports[0].service: 'ratings.red-apps' is not a DNS-1123",
+                 id="import-service-name"),
+    pytest.param([RATINGS], [dict(RATINGS, alias={"namespace": "Green"}, **{"from": "red"})],
+                 None, "mesh 'green': mesh_imports[0].alias.namespace: 'Green' is not a DNS-1123",
+                 id="import-alias-namespace"),
+    pytest.param([RATINGS], [dict(RATINGS, as_local=True, **{"from": "red"})], None,
+                 "mesh 'green': mesh_imports[0].as_local: needs alias.namespace",
+                 id="as-local-without-alias"),
+    pytest.param([RATINGS], [dict(RATINGS, as_local=True, alias={"name": "r"},
+                                  **{"from": "red"})], None,
+                 "mesh 'green': mesh_imports[0].as_local: needs alias.namespace",
+                 id="as-local-alias-without-namespace"),
+    pytest.param([RATINGS], [dict(RATINGS, as_local="yes", **{"from": "red"})], None,
+                 "mesh 'green': mesh_imports[0].as_local: must be true or false",
+                 id="as-local-type"),
+    pytest.param([RATINGS], [dict(RATINGS, domain_suffix="svc.cluster.local",
+                                  **{"from": "red"})], None,
+                 "mesh 'green': mesh_imports[0].domain_suffix: 'svc.cluster.local' is the mesh's "
+                 "own domain", id="domain-suffix-local"),
+    pytest.param([RATINGS], [dict(RATINGS, domain_suffix="svc red", **{"from": "red"})], None,
+                 "mesh 'green': mesh_imports[0].domain_suffix: 'svc red' is not a DNS name",
+                 id="domain-suffix-invalid"),
+    pytest.param([RATINGS], [dict(RATINGS, as_locl=True, **{"from": "red"})], None,
+                 "mesh 'green': mesh_imports[0].as_locl: unknown key", id="import-unknown-key"),
+    pytest.param([RATINGS], "ratings", None,
+                 "mesh 'green': mesh_imports: must be a list", id="imports-not-list"),
+]
+
+
+@pytest.mark.parametrize("exports, imports, links, expected", SHARING_INVALID)
+def test_each_sharing_problem_names_mesh_field_and_reason(exports, imports, links, expected):
+    problems = problems_of(sharing(exports, imports), links)
+    assert any(p.startswith(expected) for p in problems), problems
+
+
+def test_every_sharing_problem_is_reported_at_once_without_guessing_on_broken_exports():
+    exports = [{"service": "Ratings", "namespace": "red-apps"}, dict(RATINGS, to=["purple"])]
+    imports = [{"from": "red", "service": "ratings", "namespace": "red-apps",
+                "as_local": True}, {"from": "red", "service": "nope", "namespace": "x"}]
+    problems = problems_of(sharing(exports, imports))
+    assert [p.split(":")[1].strip() for p in problems] == [
+        "mesh_imports[0].as_local", "mesh_exports[0].service", "mesh_exports[1].to[0]"]
+
+
+# --- Gateways: federation_gateways and the ingress_service override ---------------------------
+
+def test_gateways_mode_is_per_mesh_and_defaults_to_managed():
+    assert build_plan(three())["meshes"]["red"]["gateways"] == "managed"
+    assert build_plan(three(), gateways=None)["meshes"]["red"]["gateways"] == "managed"
+    assert build_plan(three(), gateways="external")["meshes"]["blue"]["gateways"] == "external"
+    with pytest.raises(PlanError) as info:
+        build_plan(three(), gateways="manual")
+    assert info.value.problems == [
+        "federation_gateways: must be one of managed, external, got 'manual'"]
+
+
+def test_ingress_service_override_is_carried_into_the_link():
+    service = {"type": "NodePort", "node_ports": {"discovery": 30188, "service": 30443},
+               "annotations": {"service.beta.kubernetes.io/aws-load-balancer-type": "nlb"}}
+    meshes = three()
+    meshes["red"]["mesh_peers"] = {"green": {"ingress_service": service},
+                                   "blue": {"ingress_service": {"annotations": {"a": "b"}}}}
+    plan = build_plan(meshes)
+    assert link_of(plan, "red", "green")["ingress_service"] == service
+    assert link_of(plan, "red", "blue")["ingress_service"] == {"type": "LoadBalancer",
+                                                               "annotations": {"a": "b"}}
+    assert link_of(plan, "green", "red")["ingress_service"] == {"type": "LoadBalancer"}
+
+
+def nodeport(**ports):
+    return {"type": "NodePort", "node_ports": ports}
+
+
+INGRESS_INVALID = [
+    pytest.param({"green": {"ingress_service": {"type": "ClusterIP"}}},
+                 "mesh_peers.green.ingress_service.type:",
+                 "must be one of LoadBalancer, NodePort", id="type"),
+    pytest.param({"green": {"ingress_service": "NodePort"}},
+                 "mesh_peers.green.ingress_service:", "must be a mapping", id="not-mapping"),
+    pytest.param({"green": {"ingress_service": {"typ": "NodePort"}}},
+                 "mesh_peers.green.ingress_service.typ:", "unknown key", id="unknown-key"),
+    pytest.param({"green": {"ingress_service": {"annotations": {"x": True}}}},
+                 "mesh_peers.green.ingress_service.annotations.x:", "must be strings",
+                 id="annotation-value"),
+    pytest.param({"green": {"ingress_service": {"annotations": ["x"]}}},
+                 "mesh_peers.green.ingress_service.annotations:", "must be a mapping",
+                 id="annotations-type"),
+    pytest.param({"green": {"ingress_service": {"node_ports": {"discovery": 30188}}}},
+                 "mesh_peers.green.ingress_service.node_ports:", "needs type: NodePort",
+                 id="node-ports-without-nodeport"),
+    pytest.param({"green": {"ingress_service": nodeport(discovery=8188)}},
+                 "mesh_peers.green.ingress_service.node_ports.discovery:",
+                 "from 30000 to 32767", id="node-port-range"),
+    pytest.param({"green": {"ingress_service": nodeport(service="30443")}},
+                 "mesh_peers.green.ingress_service.node_ports.service:", "integer",
+                 id="node-port-type"),
+    pytest.param({"green": {"ingress_service": nodeport(discovry=30188)}},
+                 "mesh_peers.green.ingress_service.node_ports.discovry:", "unknown key",
+                 id="node-port-key"),
+    pytest.param({"green": {"ingress_service": nodeport(discovery=30188, service=30188)}},
+                 "mesh_peers.green.ingress_service.node_ports.service:",
+                 "node port 30188 is also set in mesh_peers.green.ingress_service.node_ports."
+                 "discovery", id="node-port-twice"),
+    pytest.param({"blue": {"ingress_service": nodeport(discovery=30188)},
+                  "green": {"ingress_service": nodeport(discovery=30188)}},
+                 "mesh_peers.green.ingress_service.node_ports.discovery:",
+                 "also set in mesh_peers.blue", id="node-port-two-peers"),
+]
+
+
+@pytest.mark.parametrize("peers, prefix, reason", INGRESS_INVALID)
+def test_each_ingress_service_problem(peers, prefix, reason):
+    meshes = three()
+    meshes["red"]["mesh_peers"] = peers
+    problems = problems_of(meshes)
+    assert any(p.startswith("mesh 'red': " + prefix) and reason in p for p in problems), problems
+
+
+def test_ingress_service_needs_managed_gateways():
+    meshes = three()
+    meshes["red"]["mesh_peers"] = {"green": {"ingress_service": {"type": "NodePort"}}}
+    with pytest.raises(PlanError) as info:
+        build_plan(meshes, gateways="external")
+    assert info.value.problems == [
+        "mesh 'red': mesh_peers.green.ingress_service: applies only when federation_gateways "
+        "is managed (the collection creates the gateway Service)"]
