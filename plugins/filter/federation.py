@@ -12,6 +12,7 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.report impo
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.status import (
     build_matrix,
+    planned_services_of,
     render_matrix,
 )
 
@@ -47,6 +48,16 @@ def _failures(name, matrix, results, plan):
         raise AnsibleFilterError(f"{name}: malformed input ({exc!r})") from exc
 
 
+def federation_status_services(links):
+    """The federation_status `services` option from this mesh's plan links."""
+    if not isinstance(links, list) or not all(isinstance(lk, dict) for lk in links):
+        raise AnsibleFilterError("federation_status_services: expects the plan links of a mesh")
+    try:
+        return planned_services_of(links)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise AnsibleFilterError(f"federation_status_services: malformed link ({exc!r})") from exc
+
+
 def federation_failures(matrix, results=None, plan=None):
     return _failures("federation_failures", matrix, results, plan)
 
@@ -62,4 +73,5 @@ class FilterModule:
             "federation_matrix_text": federation_matrix_text,
             "federation_failures": federation_failures,
             "federation_failures_text": federation_failures_text,
+            "federation_status_services": federation_status_services,
         }

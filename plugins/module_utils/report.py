@@ -5,7 +5,10 @@
 One description per failed direction: the matrix cell's evidence (state, lastDisconnectStatus
 and its usual meaning, where to look), plus - when the federation_status results are given -
 the Events and log lines gathered for that peer: this mesh's istiod and egress gateway, and the
-peer's ingress gateway for this mesh (read from the peer's side).
+peer's ingress gateway for this mesh (read from the peer's side). A direction whose planned
+services are not all in names each missing one with its likely cause, and where to look (the
+exporter's ExportedServiceSet status, this mesh's ImportedServiceSet status, istiod on both
+sides).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ def describe_failures(matrix: dict, results: dict | None = None,
         failure = {
             "direction": f"{mesh} -> {peer}",
             "state": cell["state"],
+            "summary": cell.get("summary", cell["state"]),
             "watch_connected": cell["watch"],
             "remote_seen_by_peer": cell["remote"],
             "last_disconnect_status": cell["evidence"]["last_disconnect_status"],
@@ -36,6 +40,14 @@ def describe_failures(matrix: dict, results: dict | None = None,
             "events": here.get("events") or [],
             "logs": [log for log in logs if log],
         }
+        if cell.get("imports"):
+            failure["imports"] = cell["imports"]
+        if cell.get("exports"):
+            failure["exports"] = cell["exports"]
+        peer_istiod = (back.get("logs") or {}).get("istiod")
+        services_missing = any((cell.get(k) or {}).get("missing") for k in ("imports", "exports"))
+        if services_missing and peer_istiod:  # the exporter's istiod logs skipped export rules
+            failure["logs"].append(dict(peer_istiod, component=f"istiod of {peer}"))
         if mesh in meshes and peer in meshes:
             failure["clusters"] = (f"{mesh} on {meshes[mesh]['cluster']}, "
                                    f"{peer} on {meshes[peer]['cluster']}")
@@ -51,7 +63,8 @@ def _event_text(event: dict) -> str:
 
 def failure_lines(failure: dict) -> list[str]:
     """One paragraph: the direction, its evidence, where to look, events and log tails."""
-    lines = [f"{failure['direction']}: {failure['state']} (watch connected: "
+    summary = failure.get("summary", failure["state"])
+    lines = [f"{failure['direction']}: {summary} (watch connected: "
              f"{failure['watch_connected']}, remote seen by the peer: "
              f"{failure['remote_seen_by_peer']})"]
     if failure["last_disconnect_status"]:
@@ -60,6 +73,17 @@ def failure_lines(failure: dict) -> list[str]:
         lines.append(f"  usually means: {failure['meaning']}")
     if failure.get("clusters"):
         lines.append(f"  clusters: {failure['clusters']}")
+    mesh, peer = failure["direction"].split(" -> ")
+    imports = failure.get("imports") or {}
+    if imports.get("missing"):
+        lines.append(f"  imported by {mesh} from {peer}: {imports['imported']} of "
+                     f"{imports['expected']} planned; missing:")
+        lines += [f"    {m['exported_name']}: {m['cause']}" for m in imports["missing"]]
+    exports = failure.get("exports") or {}
+    if exports.get("missing"):
+        lines.append(f"  exported by {peer} to {mesh} (its ExportedServiceSet {mesh} status): "
+                     f"{exports['listed']} of {exports['expected']} planned; missing:")
+        lines += [f"    {m['exported_name']}: {m['cause']}" for m in exports["missing"]]
     lines += [f"  check: {pointer}" for pointer in failure["look_at"]]
     lines += [f"  event: {_event_text(event)}" for event in failure["events"]]
     for log in failure["logs"]:

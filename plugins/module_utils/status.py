@@ -254,6 +254,17 @@ def _planned(link: dict | None, key: str) -> list[str] | None:
     return _unique(e.get("exported_name") for e in link.get(key) or [] if isinstance(e, dict))
 
 
+def planned_services_of(links: list[dict]) -> dict:
+    """federation_status' ``services`` from one mesh's plan links: peer -> exported names of
+    its planned ``imports`` and ``exports`` (only links that plan any)."""
+    services = {}
+    for link in links:
+        imports, exports = _planned(link, "imports") or [], _planned(link, "exports") or []
+        if imports or exports:
+            services[link["peer"]] = {"imports": imports, "exports": exports}
+    return services
+
+
 def _imports(mesh: str, peer: str, results: dict, link: dict | None) -> dict | None:
     """mesh's planned imports from peer (from the plan, else the results) and how many are in."""
     here = results.get(mesh, {}).get(peer)

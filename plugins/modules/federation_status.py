@@ -13,9 +13,15 @@ description:
     control-plane namespace, as seen by this mesh's istiod, for each peer - C(watch) (this mesh
     reaches the peer) and C(remote) (the peer reaches this mesh).
   - With O(wait=true), watches the ServiceMeshPeers (Kubernetes watch events, no polling)
-    until every listed peer is connected or O(timeout) seconds have passed. A timeout is not
-    a failure; RV(all_connected) tells, and the caller decides.
-  - For every peer that is not connected, gathers diagnostics - the ServiceMeshPeer's Events
+    until every listed peer is done (see O(services)) or O(timeout) seconds have passed. A
+    timeout is not a failure; RV(all_done) and RV(all_connected) tell, and the caller decides.
+  - With O(services), also reads this mesh's ImportedServiceSet and ExportedServiceSet named
+    after each peer, and a peer is done only when it is connected, every planned import is
+    listed in the ImportedServiceSet's C(status.importedServices) with a non-empty
+    C(localService.hostname), and every planned export is listed in the ExportedServiceSet's
+    C(status.exportedServices). With O(wait=true) those sets are watched too (one watch per kind
+    in O(namespace), in turn).
+  - For every peer that is not done, gathers diagnostics - the ServiceMeshPeer's Events
     and the last lines of this mesh's istiod and of its egress and ingress gateways for that
     peer. Where the API server does not serve pod logs, a note says so.
   - Read-only.
@@ -36,7 +42,8 @@ options:
     elements: str
     default: []
   wait:
-    description: Wait until every peer is connected, or until O(timeout).
+    description:
+      - Wait until every peer is done (connected, and its O(services) in), or until O(timeout).
     type: bool
     default: false
   timeout:
@@ -51,6 +58,17 @@ options:
         configuration. With O(wait=true), such a peer counts as connected only once its status
         has been rewritten, or after 30 seconds without a rewrite (a change istiod reads only
         at its next resync).
+    type: dict
+    default: {}
+  services:
+    description:
+      - The planned services per peer - a mapping peer name -> C(imports) (the exported names
+        this mesh imports from that peer) and C(exports) (the exported names this mesh exports
+        to it), each a list of FQDNs C(<name>.<namespace>.svc.<importing mesh>-exports.local) as
+        the exporter publishes them.
+      - P(servicemesh.federation.federation_status_services#filter) builds it from the plan's
+        links of this mesh.
+      - A peer named here is evaluated even when O(peers) does not list it.
     type: dict
     default: {}
 attributes:
@@ -81,6 +99,21 @@ EXAMPLES = r"""
     timeout: 300
   register: red_status
 
+- name: Wait also until ratings of green-mesh is imported and red-mesh's ratings exported to it
+  servicemesh.federation.federation_status:
+    context: red
+    namespace: red-mesh-system
+    services:
+      green-mesh:
+        imports: [ratings.green-mesh-apps.svc.red-mesh-exports.local]
+        exports: [ratings.red-mesh-apps.svc.green-mesh-exports.local]
+    wait: true
+
+- name: The same, from the plan
+  servicemesh.federation.federation_status:
+    namespace: "{{ federation_plan_mesh.namespace }}"
+    services: "{{ federation_plan_mesh.links | servicemesh.federation.federation_status_services }}"
+
 - name: Show what is wrong with a direction
   ansible.builtin.debug:
     msg: "{{ item.key }}: {{ item.value.watch.state }} - {{ item.value.watch.meaning }}"
@@ -92,8 +125,15 @@ RETURN = r"""
 peers:
   description:
     - Per peer name, the evaluation of its ServiceMeshPeer (see the C(status.evaluate_peer)
-      shape - C(exists), C(has_status), C(watch), C(remote), C(connected)), plus C(events) and
-      C(logs) for a peer that is not connected.
+      shape - C(exists), C(has_status), C(watch), C(remote), C(connected)), C(done) (connected
+      and, with O(services), every planned service in), plus C(events) and C(logs) for a peer
+      that is not done.
+    - For a peer in O(services), C(services) - C(expected) and C(imported) (counts of planned
+      imports), C(imported_services) (C(exported_name) and the local C(hostname) to call),
+      C(missing) (each C(exported_name) with its likely C(cause) - the ImportedServiceSet does
+      not exist, the direction is not connected yet, not exported by the peer, or exported but
+      matched by no import rule), C(exports_expected), C(exported), C(exports_missing) (each
+      C(exported_name) and C(cause)) and C(done).
   returned: always
   type: dict
   sample:
@@ -103,11 +143,29 @@ peers:
       connected: false
       watch: {connected: false, state: "503", last_disconnect_status: 503 Service Unavailable}
       remote: {connected: true, sources: []}
+      done: false
+      services:
+        expected: 1
+        imported: 0
+        imported_services: []
+        missing:
+          - exported_name: ratings.green-mesh-apps.svc.red-mesh-exports.local
+            cause: the direction is not connected yet
+        exports_expected: 0
+        exported: 0
+        exports_missing: []
+        done: false
       events: []
       logs:
         istiod: {component: istiod, pod: istiod-basic-0, note: "log not served by the API"}
 all_connected:
   description: Whether every evaluated peer is connected in both directions as seen here.
+  returned: always
+  type: bool
+all_done:
+  description:
+    - Whether every evaluated peer is done - connected, and every planned service of
+      O(services) imported and exported. What O(wait=true) waits for.
   returned: always
   type: bool
 elapsed:
@@ -125,6 +183,7 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.common impo
     run,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.peer_status import (  # noqa: E402
+    planned_services,
     status,
 )
 
@@ -137,12 +196,16 @@ def main():
             wait=dict(type="bool", default=False),
             timeout=dict(type="int", default=300),
             reconfigured=dict(type="dict", default={}),
+            services=dict(type="dict", default={}),
         ),
         supports_check_mode=True,
     )
     p = module.params
-    run(module, lambda cluster: dict(changed=False, **status(
-        cluster, p["namespace"], p["peers"], p["wait"], p["timeout"], p["reconfigured"])))
+    run(module,
+        lambda cluster, services: dict(changed=False, **status(
+            cluster, p["namespace"], p["peers"], p["wait"], p["timeout"], p["reconfigured"],
+            services)),
+        lambda: planned_services(p["services"]))
 
 
 if __name__ == "__main__":
