@@ -18,6 +18,8 @@ ARGUMENT_SPEC = {
     "links": {"type": "raw"},
     "env_auth": {"type": "bool"},
     "outside_meshes": {"type": "list", "elements": "str", "default": []},
+    # raw: build_plan names federation_gateways in its message; null means managed.
+    "gateways": {"type": "raw", "default": "managed"},
 }
 
 
@@ -46,7 +48,7 @@ class ActionModule(ActionBase):
             env_auth = env_auth_available()
         try:
             plan = build_plan(args["meshes"], args["links"], env_auth=env_auth,
-                              outside=args["outside_meshes"])
+                              outside=args["outside_meshes"], gateways=args["gateways"])
         except PlanError as exc:
             result.update(failed=True, msg=str(exc), problems=exc.problems)
             return result

@@ -22,14 +22,36 @@ description:
     shared by two meshes on the same cluster; trust domains are unique, without scheme or C(/);
     gateway names are valid Service names, not reserved, and one per peer and direction; links
     name two distinct known meshes and are not repeated; C(mesh_peers) overrides name linked
-    peers and known keys (addresses without ports, ports 1-65535); C(mesh_cluster) has only
-    known keys and complete connection data; unknown C(mesh_*) variables are reported."
+    peers and known keys (addresses without ports, ports 1-65535, C(ingress_service) with a
+    known type, string annotations and node ports 30000-32767 only with C(NodePort), only with
+    managed gateways); C(mesh_cluster) has only known keys and complete connection data;
+    unknown C(mesh_*) variables are reported."
+  - "Service sharing checks: every C(mesh_exports) rule gives either C(service) or
+    C(selector) (a label selector with C(matchLabels) and/or C(matchExpressions)), DNS-1123
+    names, an alias with only C(name) / C(namespace), and C(to) naming linked peers; every
+    C(mesh_imports) rule names a linked mesh in C(from), the C(service) and C(namespace) as
+    exported, C(as_local) only with C(alias.namespace), and a C(domain_suffix) other than
+    C(svc.cluster.local). An import of something the exporter does not export to the importing
+    mesh is refused (the typo guard), naming what the exporter does export to it; a selector
+    export in the import's namespace (after its alias), or in any namespace, makes a named
+    import plausible. Imports from and exports to meshes outside the run are ignored."
 options:
   meshes:
     description:
       - Inventory hostname -> that host's variables C(mesh_name), C(mesh_namespace),
-        C(mesh_trust_domain), C(mesh_cluster), C(mesh_peers) (all optional; other keys are
-        ignored).
+        C(mesh_trust_domain), C(mesh_cluster), C(mesh_peers), C(mesh_exports),
+        C(mesh_imports) (all optional; other keys are ignored).
+      - C(mesh_peers) maps a peer mesh name to overrides C(addresses), C(discovery_port),
+        C(service_port), C(ingress_gateway), C(egress_gateway) and C(ingress_service)
+        (C(type) V(LoadBalancer) or V(NodePort), C(annotations), C(node_ports) with
+        C(discovery) and C(service)).
+      - C(mesh_exports) is a list of rules, kept in order, each with C(service) (a Service
+        name) or C(selector) (a label selector), C(namespace) (required with C(service);
+        default any namespace with C(selector)), optional C(alias) (C(name), C(namespace)) and
+        C(to) (peer mesh names; default every peer).
+      - C(mesh_imports) is a list of rules, kept in order, each with C(from) (the exporting
+        mesh), C(service) and C(namespace) as exported (after the exporter's alias), optional
+        C(as_local) (default V(false)), C(alias) and C(domain_suffix).
       - C(mesh_cluster) holds kubernetes.core auth option names (C(host), C(api_key),
         C(kubeconfig), C(context), C(username), C(password), C(ca_cert), C(validate_certs)) plus
         C(name) and C(oauth_host). Connection data is complete with C(kubeconfig) (C(context)
@@ -50,6 +72,14 @@ options:
     type: list
     elements: str
     default: []
+  gateways:
+    description:
+      - C(federation_gateways) as given. V(managed) means the collection adds each mesh's
+        per-peer gateways to its ServiceMeshControlPlane; V(external) means they are expected
+        to exist already (C(ingress_service) overrides are then refused).
+      - Any other value is reported as a plan problem. Null means V(managed).
+    type: raw
+    default: managed
   env_auth:
     description:
       - Whether C(K8S_AUTH_*) environment variables supply the connection, so that an empty
@@ -89,14 +119,19 @@ EXAMPLES = r"""
 - name: Validate the plan before contacting any cluster
   servicemesh.federation.federation_plan:
     meshes:
-      red:
-        mesh_cluster: {kubeconfig: /etc/federation/kubeconfig, context: red}
       green:
         mesh_namespace: istio-system
         mesh_cluster: {host: "https://api.green.example.com:6443", api_key: "{{ green_token }}"}
         mesh_peers:
           red: {addresses: [gw.green-for-red.example.com], discovery_port: 30188}
+        mesh_exports:
+          - {service: ratings, namespace: green-apps, alias: {namespace: shared}, to: [red]}
+      red:
+        mesh_cluster: {kubeconfig: /etc/federation/kubeconfig, context: red}
+        mesh_imports:
+          - {from: green, service: ratings, namespace: shared}
     links: "{{ federation_links | default(omit) }}"
+    gateways: "{{ federation_gateways | default('managed') }}"
   run_once: true
   register: federation
 """
@@ -118,6 +153,16 @@ plan:
           C(peer_ingress_gateway) / C(peer_egress_gateway) (the peer's gateways for this mesh),
           C(client_id), C(ca_configmap) and the overrides C(addresses), C(discovery_port),
           C(service_port) (null when not set).
+        - Each mesh also has C(gateways) (V(managed) or V(external)), and each link
+          C(network) (C(network-<peer>), the egress gateway's requested network view),
+          C(ingress_service) (the ingress gateway Service for the peer, C(type), and
+          C(annotations) and C(node_ports) when given; by default only type V(LoadBalancer)),
+          C(export_rules) and C(import_rules) (the ExportedServiceSet and ImportedServiceSet
+          rules for the peer in API form, in inventory order; empty means no set),
+          C(exports) and C(imports) (named services exported to and imported from the peer,
+          each C(service), C(namespace) and C(exported_name), the FQDN the peer sees) and
+          C(export_selectors) (label selector exports to the peer, C(namespace) and
+          C(selector); C(namespace) V(*) means any).
       type: dict
       returned: success
     directions:

@@ -77,3 +77,16 @@ def test_outside_meshes_are_passed_to_the_plan():
     meshes = {"red": dict(token_mesh(), mesh_peers={"blue": {}}), "green": token_mesh()}
     assert run({"meshes": meshes})["failed"] is True
     assert not run({"meshes": meshes, "outside_meshes": ["blue"]}).get("failed")
+
+
+@pytest.mark.parametrize("args, mode", [({}, "managed"), ({"gateways": None}, "managed"),
+                                        ({"gateways": "external"}, "external")])
+def test_gateways_default_to_managed(args, mode):
+    result = run(dict(args, meshes={"red": token_mesh(), "green": token_mesh()}))
+    assert result["plan"]["meshes"]["red"]["gateways"] == mode
+
+
+def test_an_unknown_gateways_mode_is_a_plan_problem():
+    result = run({"meshes": {"red": token_mesh()}, "gateways": "yes"})
+    assert result["problems"] == ["federation_gateways: must be one of managed, external, "
+                                  "got 'yes'"]
