@@ -7,6 +7,7 @@ can assert what was (not) sent. Integration tests use the real lab instead.
 
 import copy
 import itertools
+import json
 
 from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import ClusterError
 
@@ -41,6 +42,124 @@ def _selected(obj, label_selector, field_selector):
             return False
     return True
 
+
+
+# --- server-side apply, as far as the SMCP gateway entries need it -----------------------------
+# Field sets are sets of paths of fieldsV1 keys ("f:spec", ..., 'k:{"port":15443}', "f:name").
+# Lists of mappings with a "port" are list-maps keyed by port; other lists are atomic.
+
+def _is_port_list(value):
+    return isinstance(value, list) and value and all(
+        isinstance(i, dict) and "port" in i for i in value)
+
+
+def _port_key(item):
+    return "k:" + json.dumps({"port": item["port"]}, separators=(",", ":"))
+
+
+def field_paths(value, prefix=()):
+    """Leaf paths of a value (what applying it would own)."""
+    if isinstance(value, dict) and value:
+        paths = set()
+        for key, sub in value.items():
+            paths |= field_paths(sub, prefix + ("f:" + key,))
+        return paths
+    if _is_port_list(value):
+        paths = set()
+        for item in value:
+            paths |= field_paths(item, prefix + (_port_key(item),))
+        return paths
+    return {prefix}
+
+
+def fields_v1(paths):
+    """A fieldsV1 tree from leaf paths (list items carry "." like the API server writes)."""
+    tree = {}
+    for path in sorted(paths):
+        node = tree
+        for step in path:
+            node = node.setdefault(step, {})
+            if step.startswith("k:"):
+                node.setdefault(".", {})
+    return tree
+
+
+def paths_of(tree, prefix=()):
+    children = {k: v for k, v in (tree or {}).items() if k != "."}
+    if not children:
+        return {prefix}
+    paths = set()
+    for key, sub in children.items():
+        paths |= paths_of(sub, prefix + (key,))
+    return paths
+
+
+_MISSING = object()
+
+
+def _child(value, step):
+    if step.startswith("f:"):
+        return value.get(step[2:], _MISSING) if isinstance(value, dict) else _MISSING
+    want = json.loads(step[2:])
+    for item in value if isinstance(value, list) else ():
+        if all(item.get(k) == v for k, v in want.items()):
+            return item
+    return _MISSING
+
+
+def value_at(value, path):
+    for step in path:
+        value = _child(value, step)
+        if value is _MISSING:
+            return _MISSING
+    return value
+
+
+def _set_at(value, path, leaf):
+    for i, step in enumerate(path):
+        last = i == len(path) - 1
+        if step.startswith("f:"):
+            if last:
+                value[step[2:]] = copy.deepcopy(leaf)
+                return
+            nxt = path[i + 1]
+            value = value.setdefault(step[2:], [] if nxt.startswith("k:") else {})
+        else:
+            item = _child(value, step)
+            if item is _MISSING:
+                item = json.loads(step[2:])
+                value.append(item)
+            value = item
+
+
+def _remove_at(value, path, others=()):
+    """Remove the leaf, then every parent left empty that no other manager owns a field in."""
+    parents = []
+    for step in path[:-1]:
+        parents.append((value, step))
+        value = _child(value, step)
+        if value is _MISSING:
+            return
+    keys = json.loads(path[-2][2:]) if len(path) > 1 and path[-2].startswith("k:") else {}
+    if isinstance(value, dict) and path[-1][2:] not in keys:  # an item goes with its last field
+        value.pop(path[-1][2:], None)
+    for depth, (parent, step) in reversed(list(enumerate(parents))):
+        child = _child(parent, step)
+        if any(p[:depth + 1] == path[:depth + 1] for p in others):
+            break
+        if child in ({}, []) or (step.startswith("k:") and set(child) <= set(
+                json.loads(step[2:]))):
+            if step.startswith("f:"):
+                parent.pop(step[2:])
+            else:
+                parent.remove(child)
+        else:
+            break
+
+
+def _related(a, b):
+    n = min(len(a), len(b))
+    return a[:n] == b[:n]
 
 class FakeCluster:
     name = "'fake' (https://127.0.0.1:6443)"
@@ -122,6 +241,58 @@ class FakeCluster:
         updated["metadata"]["resourceVersion"] = str(next(self._rv))
         self.store[(gvk[1], namespace, name)] = updated
         return copy.deepcopy(updated)
+
+    def apply(self, obj, force=False, manager="servicemesh.federation"):
+        """Server-side apply of `obj`'s spec (the SSA rules the gateway entries rely on):
+        conflicts with other managers' differing fields (409 unless `force`), co-ownership of
+        equal values, and removal of fields `manager` applied before, omits now, and nobody
+        else owns. An existing object only; metadata.resourceVersion, when given, must match."""
+        meta = obj["metadata"]
+        kind, namespace, name = obj["kind"], meta.get("namespace", ""), meta["name"]
+        self._check("apply", kind, name)
+        self.requests[-1] += (copy.deepcopy(obj), force)
+        self.writes += 1
+        current = copy.deepcopy(self.object(kind, namespace, name))
+        if current is None or (meta.get("resourceVersion") and meta["resourceVersion"]
+                               != current["metadata"]["resourceVersion"]):
+            raise ClusterError(self.name, "the object has been modified (409)", "apply", kind,
+                               namespace, name, status=409)
+        managed = current["metadata"].setdefault("managedFields", [])
+        owned = {}
+        for entry in managed:
+            who = (entry["manager"], entry.get("operation"))
+            owned[who] = paths_of(entry.get("fieldsV1")) - {()}
+        ours = (manager, "Apply")
+        config = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
+        new = field_paths(config) - {()}
+        conflicts = sorted(
+            (who[0], path) for who, paths in owned.items() if who != ours for path in new
+            if any(_related(path, p) for p in paths)
+            and value_at(current, path) != value_at(config, path))
+        if conflicts and not force:
+            raise ClusterError(
+                self.name, "Apply failed with {} conflicts: {} (409)".format(
+                    len(conflicts), "; ".join(
+                        'conflict with "{}": .{}'.format(m, ".".join(s[2:] for s in p))
+                        for m, p in conflicts)), "apply", kind, namespace, name, status=409)
+        for who, path in conflicts:
+            for key in list(owned):
+                if key[0] == who:
+                    owned[key] = {p for p in owned[key] if not _related(p, path)}
+        for path in sorted(new):
+            _set_at(current, path, value_at(config, path))
+        others = {p for who, ps in owned.items() if who != ours for p in ps}
+        for path in sorted(owned.get(ours, set()) - new, key=len, reverse=True):
+            if not any(_related(path, p) for p in others):
+                _remove_at(current, path, others)
+        owned[ours] = new
+        current["metadata"]["managedFields"] = [
+            {"manager": who[0], "operation": who[1], "apiVersion": obj["apiVersion"],
+             "fieldsType": "FieldsV1", "fieldsV1": fields_v1(paths)}
+            for who, paths in owned.items() if paths]
+        current["metadata"]["resourceVersion"] = str(next(self._rv))
+        self.store[(kind, namespace, name)] = current
+        return copy.deepcopy(current)
 
     def delete(self, gvk, namespace, name, uid=""):
         self._check("delete", gvk[1], name)
