@@ -1,11 +1,16 @@
-"""federation_status logic (module_utils/peer_status.py): evaluation per peer, and diagnostics
-(Events, istiod / gateway logs, or a note) only for peers that are not connected."""
+"""federation_status logic (module_utils/peer_status.py): evaluation per peer, planned services
+from the ImportedServiceSet / ExportedServiceSet status, and diagnostics (Events, istiod /
+gateway logs, or a note) only for peers that are not done."""
 
+import pytest
 from fake_cluster import Clock, FakeCluster, ScriptedCluster
+from scripted_kinds import KindScriptedCluster
 
 from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import ClusterError
+from ansible_collections.servicemesh.federation.plugins.module_utils.common import TaskError
 from ansible_collections.servicemesh.federation.plugins.module_utils.peer_status import (
     REWRITE_GRACE,
+    planned_services,
     status,
 )
 
@@ -158,3 +163,163 @@ def test_status_never_rewritten_is_taken_as_it_is_after_the_grace():
     assert result["all_connected"] is True
     assert result["elapsed"] == REWRITE_GRACE
     assert cluster.calls == [("list",), ("watch", "1", REWRITE_GRACE), ("list",)]
+
+
+# -- planned services: the ImportedServiceSet / ExportedServiceSet named after the peer ----------
+RATINGS = "ratings.green-apps.svc.red-exports.local"  # green's ratings, as green exports it to red
+REVIEWS = "reviews.green-apps.svc.red-exports.local"
+OURS = "ratings.red-apps.svc.green-exports.local"  # red's ratings, as red exports it to green
+PLANNED = {"green": {"imports": [RATINGS, REVIEWS], "exports": [OURS]}}
+
+
+def local(hostname):
+    name, namespace = (hostname.split(".") + ["", ""])[:2] if hostname else ("", "")
+    return {"name": name, "namespace": namespace, "hostname": hostname}
+
+
+def service_set(kind, name, entries, with_status=True):
+    key = "importedServices" if kind == "ImportedServiceSet" else "exportedServices"
+    obj = {"apiVersion": "federation.maistra.io/v1", "kind": kind,
+           "metadata": {"name": name, "namespace": NS}, "spec": {}}
+    if with_status:
+        obj["status"] = {key: [{"exportedName": e, "localService": local(h)}
+                               for e, h in entries.items()]}
+    return obj
+
+
+def iss(name, entries, with_status=True):
+    return service_set("ImportedServiceSet", name, entries, with_status)
+
+
+def ess(name, entries):
+    return service_set("ExportedServiceSet", name, entries)
+
+
+IMPORTED = {RATINGS: "ratings.green-apps.svc.green-imports.local",
+            REVIEWS: "reviews.green-apps.svc.green-imports.local"}
+EXPORTED = {OURS: "ratings.red-apps.svc.cluster.local"}
+
+
+def test_connected_and_every_planned_service_in_is_done():
+    cluster = FakeCluster([smp("green", True), iss("green", IMPORTED), ess("green", EXPORTED)])
+    result = status(cluster, NS, ["green"], wait=False, timeout=0, services=PLANNED)
+    green = result["peers"]["green"]
+    assert green["done"] is True and result["all_done"] is True
+    services = green["services"]
+    assert (services["expected"], services["imported"], services["missing"]) == (2, 2, [])
+    assert services["imported_services"][0] == {
+        "exported_name": RATINGS, "hostname": "ratings.green-apps.svc.green-imports.local"}
+    assert (services["exports_expected"], services["exported"]) == (1, 1)
+    assert "logs" not in green
+    # read once: one list per kind, no watch
+    assert [r for r in cluster.requests if r[0] in ("list", "watch")] == [
+        ("list", "ServiceMeshPeer", ""), ("list", "ImportedServiceSet", ""),
+        ("list", "ExportedServiceSet", "")]
+
+
+def causes(result, peer="green"):
+    return {m["exported_name"]: m["cause"] for m in result["peers"][peer]["services"]["missing"]}
+
+
+def test_each_missing_import_carries_its_likely_cause():
+    # ratings listed with an empty localService, reviews not listed at all
+    cluster = FakeCluster([smp("green", True), iss("green", {RATINGS: ""}),
+                           ess("green", EXPORTED)])
+    result = status(cluster, NS, ["green"], wait=False, timeout=0, services=PLANNED)
+    green = result["peers"]["green"]
+    assert green["connected"] is True and green["done"] is False
+    assert result["all_connected"] is True and result["all_done"] is False
+    assert green["services"]["imported"] == 0
+    assert causes(result)[RATINGS].startswith("exported by the peer but no import rule")
+    assert causes(result)[REVIEWS].startswith("not exported by the peer")
+    # a peer that is not done gets the diagnostics (istiod logs the skipped rules)
+    assert "logs" in green
+
+
+def test_missing_set_and_unconnected_direction_are_named():
+    cluster = FakeCluster([smp("green", False, last="503 Service Unavailable"),
+                           smp("blue", True)])
+    result = status(cluster, NS, [], wait=False, timeout=0,
+                    services={"green": {"imports": [RATINGS]}, "blue": {"imports": [RATINGS]}})
+    assert causes(result, "blue")[RATINGS] == "the ImportedServiceSet does not exist"
+    cluster.put(iss("green", {}, with_status=False))
+    result = status(cluster, NS, [], wait=False, timeout=0,
+                    services={"green": {"imports": [RATINGS]}})
+    assert causes(result)[RATINGS] == "the direction is not connected yet"
+
+
+def test_missing_exports_carry_their_cause():
+    cluster = FakeCluster([smp("green", True), iss("green", IMPORTED), ess("green", {})])
+    result = status(cluster, NS, ["green"], wait=False, timeout=0, services=PLANNED)
+    services = result["peers"]["green"]["services"]
+    assert services["exported"] == 0 and services["done"] is False
+    (missing,) = services["exports_missing"]
+    assert missing["exported_name"] == OURS
+    assert "not in a member namespace" in missing["cause"]
+
+
+def test_a_planned_peer_is_evaluated_even_when_not_listed_in_peers():
+    cluster = FakeCluster([smp("green", True), smp("blue", True)])
+    result = status(cluster, NS, ["blue"], wait=False, timeout=0,
+                    services={"green": {"imports": [RATINGS]}})
+    assert sorted(result["peers"]) == ["blue", "green"]
+    assert "services" not in result["peers"]["blue"]
+
+
+def test_without_planned_services_no_set_is_read():
+    cluster = FakeCluster([smp("green", True)])
+    status(cluster, NS, ["green"], wait=False, timeout=0, services={"green": {}})
+    assert ("list", "ImportedServiceSet", "") not in cluster.requests
+    assert ("list", "ExportedServiceSet", "") not in cluster.requests
+
+
+@pytest.mark.parametrize("services, message", [
+    ({"green": ["x"]}, "services.green: expected a mapping"),
+    ({"green": {"import": ["x"]}}, "services.green: unknown key(s) import"),
+    ({"green": {"imports": "x"}}, "services.green.imports: expected a list"),
+    ({"green": {"exports": [""]}}, "services.green.exports: expected a list"),
+])
+def test_bad_services_option_is_refused_before_any_request(services, message):
+    cluster = FakeCluster([smp("green", True)])
+    with pytest.raises(TaskError) as exc:
+        planned_services(services)
+    assert message in str(exc.value)
+    with pytest.raises(TaskError):
+        status(cluster, NS, [], wait=False, timeout=0, services=services)
+    assert cluster.requests == []
+
+
+def test_wait_watches_each_set_kind_once_until_the_imports_are_in():
+    clock = Clock()
+    cluster = KindScriptedCluster(
+        {"ServiceMeshPeer": [([rv(smp("green", True), 1)], "1"),
+                             ([rv(smp("green", True), 1)], "9")],
+         "ImportedServiceSet": [([rv(iss("green", {RATINGS: ""}), 2)], "2")],
+         "ExportedServiceSet": [([rv(ess("green", EXPORTED), 3)], "3")]},
+        {"ImportedServiceSet": [(
+            [("MODIFIED", rv(iss("green", {RATINGS: IMPORTED[RATINGS]}), 4)),  # not reviews yet
+             ("MODIFIED", rv(iss("green", IMPORTED), 5))], 12)]},
+        clock)
+    result = status(cluster, NS, ["green"], wait=True, timeout=120, services=PLANNED,
+                    clock=clock)
+    assert result["all_done"] is True
+    assert result["peers"]["green"]["services"]["imported"] == 2
+    # the ServiceMeshPeers are listed again after the watch on the ImportedServiceSets
+    assert cluster.calls == [
+        ("list", "ServiceMeshPeer"), ("list", "ImportedServiceSet"),
+        ("watch", "ImportedServiceSet", "2", 120), ("list", "ExportedServiceSet"),
+        ("list", "ServiceMeshPeer")]
+
+
+def test_wait_times_out_with_the_causes_of_what_is_still_missing():
+    clock = Clock()
+    cluster = KindScriptedCluster(
+        {"ServiceMeshPeer": [([rv(smp("green", True), 1)], "1"),
+                             ([rv(smp("green", True), 1)], "9")],
+         "ImportedServiceSet": [([rv(iss("green", {RATINGS: ""}), 2)], "2")]},
+        {"ImportedServiceSet": [([], 60)]}, clock)
+    result = status(cluster, NS, ["green"], wait=True, timeout=60,
+                    services={"green": {"imports": [RATINGS]}}, clock=clock)
+    assert result["all_done"] is False and result["all_connected"] is True
+    assert result["elapsed"] == 60
+    assert causes(result)[RATINGS].startswith("exported by the peer but no import rule")

@@ -3,12 +3,16 @@ resume after a stream ends, re-list on 410 Gone, stop at the deadline."""
 
 import pytest
 from fake_cluster import Clock, ScriptedCluster
+from scripted_kinds import KindScriptedCluster
 
 from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import (
     SERVICE_MESH_PEER,
     ClusterError,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.watch import wait_for
+from ansible_collections.servicemesh.federation.plugins.module_utils.watch import (
+    wait_for,
+    wait_for_all,
+)
 
 NS = "red-system"
 
@@ -87,3 +91,68 @@ def test_other_watch_errors_propagate():
     cluster = ScriptedCluster([([smp("green", 5)], "10")], [denied], clock)
     with pytest.raises(ClusterError, match="forbidden"):
         wait_for(cluster, SERVICE_MESH_PEER, NS, all_connected, 60, clock=clock)
+
+
+# -- several kinds: waited for in turn, one watch per kind ----------------------------------------
+ISS = ("federation.maistra.io/v1", "ImportedServiceSet")
+
+
+def iss(name, rv, imported=False):
+    return {"metadata": {"name": name, "resourceVersion": str(rv)},
+            "status": {"connected": imported}}
+
+
+def test_several_kinds_already_done_need_one_list_each():
+    clock = Clock()
+    cluster = KindScriptedCluster({"ServiceMeshPeer": [([smp("green", 5, True)], "10")],
+                                   "ImportedServiceSet": [([iss("green", 6, True)], "11")]},
+                                  {}, clock)
+    seen, done = wait_for_all(cluster, NS, {SERVICE_MESH_PEER: all_connected,
+                                            ISS: all_connected}, 60, clock=clock)
+    assert done is True
+    assert set(seen[ISS]) == {"green"}
+    assert cluster.calls == [("list", "ServiceMeshPeer"), ("list", "ImportedServiceSet")]
+
+
+def test_a_kind_done_before_another_needed_a_watch_is_listed_again():
+    clock = Clock()
+    cluster = KindScriptedCluster(
+        {"ServiceMeshPeer": [([smp("green", 5, True)], "10"), ([smp("green", 30, True)], "31")],
+         "ImportedServiceSet": [([iss("green", 6)], "11")]},
+        {"ImportedServiceSet": [([("MODIFIED", iss("green", 20, True))], 0)]}, clock)
+    seen, done = wait_for_all(cluster, NS, {SERVICE_MESH_PEER: all_connected,
+                                            ISS: all_connected}, 60, clock=clock)
+    assert done is True
+    assert cluster.calls == [("list", "ServiceMeshPeer"), ("list", "ImportedServiceSet"),
+                             ("watch", "ImportedServiceSet", "11", 60),
+                             ("list", "ServiceMeshPeer")]
+    assert seen[SERVICE_MESH_PEER]["green"]["metadata"]["resourceVersion"] == "30"
+
+
+def test_a_kind_that_regressed_meanwhile_is_watched_again():
+    clock = Clock()
+    cluster = KindScriptedCluster(
+        {"ServiceMeshPeer": [([smp("green", 5, True)], "10"), ([smp("green", 30)], "31")],
+         "ImportedServiceSet": [([iss("green", 6)], "11"), ([iss("green", 40, True)], "41")]},
+        {"ImportedServiceSet": [([("MODIFIED", iss("green", 20, True))], 5)],
+         "ServiceMeshPeer": [([("MODIFIED", smp("green", 35, True))], 5)]}, clock)
+    done = wait_for_all(cluster, NS, {SERVICE_MESH_PEER: all_connected,
+                                      ISS: all_connected}, 60, clock=clock)[1]
+    assert done is True
+    assert [c[:2] for c in cluster.calls] == [
+        ("list", "ServiceMeshPeer"), ("list", "ImportedServiceSet"),
+        ("watch", "ImportedServiceSet"), ("list", "ServiceMeshPeer"),
+        ("watch", "ServiceMeshPeer"), ("list", "ImportedServiceSet")]
+
+
+def test_timeout_on_one_kind_relists_the_others_for_a_current_answer():
+    clock = Clock()
+    cluster = KindScriptedCluster(
+        {"ServiceMeshPeer": [([smp("green", 5, True)], "10"), ([smp("green", 30)], "31")],
+         "ImportedServiceSet": [([iss("green", 6)], "11")]},
+        {"ImportedServiceSet": [([], 60)]}, clock)
+    seen, done = wait_for_all(cluster, NS, {SERVICE_MESH_PEER: all_connected,
+                                            ISS: all_connected}, 60, clock=clock)
+    assert done is False
+    assert cluster.calls[-1] == ("list", "ServiceMeshPeer")
+    assert seen[SERVICE_MESH_PEER]["green"]["status"]["connected"] is False
