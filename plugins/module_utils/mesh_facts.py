@@ -36,6 +36,9 @@ DEFAULT_CA_CONFIGMAP = "istio-ca-root-cert"
 CA_CONFIGMAP_ENV = "PILOT_CA_CERT_CONFIG_MAP_NAME"
 ISTIOD_SELECTOR = "app=istiod"
 NODE = ("v1", "Node")
+MEMBER_ROLL = ("maistra.io/v1", "ServiceMeshMemberRoll")
+MEMBER_ROLL_NAME = "default"  # the operator reads only the member roll named "default"
+ANY = "*"
 
 
 def _version(text) -> tuple[int, ...] | None:
@@ -148,7 +151,8 @@ def _node_addresses(cluster) -> list[str] | None:
     return addresses
 
 
-def _gateways(cluster, namespace: str, peers: list, problems: list) -> dict:
+def _gateways(cluster, namespace: str, peers: list, problems: list,
+              managed: bool = False) -> dict:
     services = cluster.list(SERVICE, namespace)
     by_name = {s["metadata"]["name"]: s for s in services}
     node_addresses = None
@@ -159,7 +163,8 @@ def _gateways(cluster, namespace: str, peers: list, problems: list) -> dict:
     for peer in peers:
         for role in ("ingress", "egress"):
             gateway = peer[role + "_gateway"]
-            if gateway not in by_name:
+            # Managed gateways are added by the gateways step after this pre-flight.
+            if gateway not in by_name and not managed:
                 problems.append("no Service {}/{}: the {} gateway for peer {} is "
                                 "missing".format(namespace, gateway, role, peer["peer"]))
         gateway = peer["ingress_gateway"]
@@ -169,7 +174,7 @@ def _gateways(cluster, namespace: str, peers: list, problems: list) -> dict:
         if address is None:
             ingress[gateway] = {"addresses": [], "discovery_port": None, "service_port": None,
                                 "source": None}
-            if peer.get("require_address", True):
+            if peer.get("require_address", True) and not managed:
                 problems.append(
                     "ingress gateway Service {}/{} (for peer {}) has no address yet: no "
                     "load balancer address{}; set an address override for this peer if it is "
@@ -181,6 +186,117 @@ def _gateways(cluster, namespace: str, peers: list, problems: list) -> dict:
     return ingress
 
 
+def _members(cluster, namespace: str, needed: bool, problems: list) -> list | None:
+    """Member namespaces from the ServiceMeshMemberRoll ``default`` ([] when there is none).
+
+    None when unknown: the API is not served, or the identity may not read it and no export
+    needs it (a problem or an error otherwise).
+    """
+    if not cluster.serves(*MEMBER_ROLL):
+        if needed:
+            problems.append("the member roll API servicemeshmemberrolls.maistra.io "
+                            f"({MEMBER_ROLL[0]}) is not served: cannot check that exported "
+                            "Services are in member namespaces")
+        return None
+    try:
+        roll = cluster.get(MEMBER_ROLL, namespace, MEMBER_ROLL_NAME)
+    except AccessDenied:
+        if needed:
+            raise
+        return None
+    if roll is None:
+        return []
+    members = set((roll.get("spec") or {}).get("members") or [])
+    members.update((roll.get("status") or {}).get("configuredMembers") or [])
+    return sorted(members)
+
+
+def _labels_match(selector: dict, labels: dict) -> bool:
+    """Kubernetes LabelSelector semantics (matchLabels AND every matchExpression)."""
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        key, operator, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        if operator == "In" and labels.get(key) not in values:
+            return False
+        if operator == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if operator == "Exists" and key not in labels:
+            return False
+        if operator == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def _selector_text(selector: dict) -> str:
+    terms = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for expr in selector.get("matchExpressions") or []:
+        values = ",".join(expr.get("values") or [])
+        terms.append(f"{expr.get('key')} {expr.get('operator')}" + (f" ({values})" if values
+                                                                    else ""))
+    return ", ".join(terms) or "(empty)"
+
+
+class _Services:
+    """Services per namespace, listed once each; a namespace we may not read is a problem."""
+
+    def __init__(self, cluster, problems: list):
+        self.cluster, self.problems, self.by_ns = cluster, problems, {}
+
+    def in_namespace(self, namespace: str) -> list | None:
+        if namespace not in self.by_ns:
+            try:
+                self.by_ns[namespace] = self.cluster.list(SERVICE, namespace)
+            except AccessDenied:
+                self.problems.append(f"not allowed to list Services in namespace {namespace}: "
+                                     "the identity needs list on services there to check "
+                                     "this mesh's exports")
+                self.by_ns[namespace] = None
+        return self.by_ns[namespace]
+
+
+def _exports(cluster, namespace: str, exports: list, members: list | None, problems: list,
+             warnings: list) -> None:
+    """Named exports must exist in member namespaces; a selector matching nothing is a warning.
+
+    The control-plane namespace always belongs to its mesh, listed or not.
+    """
+    services = _Services(cluster, problems)
+    member = None if members is None else set(members) | {namespace}
+    roll = f"the ServiceMeshMemberRoll {MEMBER_ROLL_NAME} in {namespace}"
+    seen = set()
+    for export in exports:
+        ns, selector = export.get("namespace") or ANY, export.get("selector")
+        key = (export.get("service"), ns, repr(selector))
+        if key in seen:
+            continue  # the plan lists an export once per peer it goes to
+        seen.add(key)
+        if selector is None:
+            name = export["service"]
+            found = services.in_namespace(ns)
+            if found is not None and not any(s["metadata"]["name"] == name for s in found):
+                problems.append(f"exported Service {ns}/{name} does not exist")
+            if member is not None and ns not in member:
+                problems.append(f"exported Service {ns}/{name} is in namespace {ns}, which is "
+                                f"not a member of this mesh: add it to {roll}")
+            continue
+        text = f"label selector {_selector_text(selector)}"
+        if ns == ANY:
+            spaces, where = sorted(member or ()), "any member namespace"
+        elif member is not None and ns not in member:
+            warnings.append(f"{text} exports nothing: namespace {ns} is not a member of this "
+                            f"mesh (add it to {roll})")
+            continue
+        else:
+            spaces, where = [ns], f"namespace {ns}"
+        matched = [s for space in spaces for s in services.in_namespace(space) or ()
+                   if _labels_match(selector, s["metadata"].get("labels") or {})]
+        if not matched:
+            warnings.append(f"{text} matches no Service in {where} (it exports them once they "
+                            "appear)")
+
+
 def peer_gateways(peers: list) -> list:
     """The peers with this mesh's default gateway names filled in (ingress-/egress-<peer>)."""
     return [dict(p, ingress_gateway=p.get("ingress_gateway") or "ingress-" + p["peer"],
@@ -188,9 +304,17 @@ def peer_gateways(peers: list) -> list:
             for p in peers]
 
 
-def gather(cluster, namespace: str, peers: list) -> dict:
-    """The mesh facts in the shape of mesh_info's `mesh` return value."""
+def gather(cluster, namespace: str, peers: list, exports: list | None = None,
+           gateways_managed: bool = False) -> dict:
+    """The mesh facts in the shape of mesh_info's `mesh` return value.
+
+    ``exports`` are this mesh's exports ({service, namespace} or {namespace, selector}).
+    With ``gateways_managed`` missing gateway Services and addresses are not problems (the
+    gateways step creates them); the control plane must still be there, 2.1+ and Ready.
+    """
+    exports = exports or []
     problems: list[str] = []
+    warnings: list[str] = []
     mesh = {
         "namespace": namespace,
         "cluster": cluster.name,
@@ -201,7 +325,9 @@ def gather(cluster, namespace: str, peers: list) -> dict:
         "ca_configmap_source": None,
         "root_cert": None,
         "ingress": {},
+        "members": None,
         "problems": problems,
+        "warnings": warnings,
     }
     if _namespace_exists(cluster, namespace) is False:
         problems.append(f"namespace {namespace} does not exist")
@@ -209,7 +335,10 @@ def gather(cluster, namespace: str, peers: list) -> dict:
     if mesh["crds"]["servicemeshcontrolplanes"]:
         # The first read in the mesh namespace: AccessDenied here fails the task (by design).
         mesh["smcp"] = _control_plane(cluster, namespace, problems)
-    mesh["ingress"] = _gateways(cluster, namespace, peers, problems)
+    mesh["ingress"] = _gateways(cluster, namespace, peers, problems, gateways_managed)
+    mesh["members"] = _members(cluster, namespace, bool(exports), problems)
+    if exports:
+        _exports(cluster, namespace, exports, mesh["members"], problems, warnings)
     mesh["ca_configmap"], mesh["ca_configmap_source"] = _ca_configmap(cluster, namespace)
     mesh["root_cert"] = _root_cert(cluster, namespace, mesh["ca_configmap"], problems)
     return mesh

@@ -21,6 +21,10 @@ description:
     that is anything but PEM certificates (key material is reported, never returned).
   - Reads the address of each per-peer ingress gateway (load balancer IP, else hostname,
     else NodePort node addresses and node ports).
+  - Reads the member namespaces from the ServiceMeshMemberRoll C(default) (C(maistra.io/v1))
+    and checks this mesh's exports, listing Services in their namespaces (needs C(list) on
+    C(services) there); every Service exported by name must exist in a member namespace, and a
+    label selector export that matches no Service is a warning.
   - Never reads Secrets. Fails only when the cluster cannot be used (unreachable, TLS or
     credentials rejected, or not allowed to read the namespace); the message names the
     cluster.
@@ -57,6 +61,39 @@ options:
             peer reaches this mesh through an address override.
         type: bool
         default: true
+  exports:
+    description:
+      - This mesh's exports, as in the plan links' C(exports) and C(export_selectors) (an
+        export sent to several peers may be listed once per peer).
+      - Each named export (O(exports[].service) and O(exports[].namespace)) must exist in a
+        member namespace; otherwise it is a problem.
+      - A label selector export (O(exports[].selector), in O(exports[].namespace) or, when
+        that is omitted or V(*), in every member namespace) that matches no Service is a
+        warning.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      service:
+        description: Name of an exported Service.
+        type: str
+      namespace:
+        description: Namespace of the Service(s); V(*) means any (selectors only).
+        type: str
+      selector:
+        description: Kubernetes label selector (C(matchLabels) and/or C(matchExpressions)).
+        type: dict
+      exported_name:
+        description: Ignored; accepted so that a plan link's C(exports) can be passed as is.
+        type: str
+  gateways_managed:
+    description:
+      - Whether the per-peer gateways are managed by the collection (C(federation_gateways)
+        V(managed)). Then missing gateway Services and ingress addresses are not problems,
+        since the gateways step adds them after this pre-flight; the ServiceMeshControlPlane
+        must still exist, be 2.1 or later and be Ready.
+    type: bool
+    default: false
 attributes:
   action_group:
     support: full
@@ -87,6 +124,11 @@ EXAMPLES = r"""
       - peer: blue-mesh
         ingress_gateway: blue-ingress
         egress_gateway: blue-egress
+        require_address: false  # blue-mesh reaches red-mesh through an address override
+    exports:
+      - {service: ratings, namespace: red-mesh-apps}
+      - {namespace: red-mesh-apps, selector: {matchLabels: {app: reviews}}}
+    gateways_managed: true
   register: red
 
 - name: Stop on any problem
@@ -179,6 +221,23 @@ mesh:
           discovery_port: 8188
           service_port: 15443
           source: loadbalancer
+    members:
+      description:
+        - Member namespaces of the mesh (C(spec.members) and C(status.configuredMembers) of the
+          ServiceMeshMemberRoll C(default)); empty when there is no member roll; null when
+          unknown (the API is not served, or not readable and no export needs it).
+      type: list
+      elements: str
+      returned: always
+      sample: [red-mesh-apps]
+    warnings:
+      description: Things that may be intended but share nothing yet, one sentence each.
+      type: list
+      elements: str
+      returned: always
+      sample:
+        - "label selector app=reviews matches no Service in namespace red-mesh-apps (it exports
+          them once they appear)"
     problems:
       description: Everything that stands in the way of federating this mesh, one sentence each.
       type: list
@@ -211,6 +270,12 @@ PEER_SPEC = dict(
     egress_gateway=dict(type="str"),
     require_address=dict(type="bool", default=True),
 )
+EXPORT_SPEC = dict(
+    service=dict(type="str"),
+    namespace=dict(type="str"),
+    selector=dict(type="dict"),
+    exported_name=dict(type="str"),
+)
 
 
 def main():
@@ -218,16 +283,26 @@ def main():
         argument_spec=argspec(
             namespace=dict(type="str", required=True),
             peers=dict(type="list", elements="dict", default=[], options=PEER_SPEC),
+            exports=dict(type="list", elements="dict", default=[], options=EXPORT_SPEC,
+                         mutually_exclusive=[("service", "selector")],
+                         required_one_of=[("service", "selector")],
+                         required_by={"service": "namespace"}),
+            gateways_managed=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
     if not HAS_CRYPTOGRAPHY:
         module.fail_json(msg=missing_required_lib("cryptography"))
     params = module.params
-    run(module, lambda cluster: {
-        "changed": False,
-        "mesh": gather(cluster, params["namespace"], peer_gateways(params["peers"])),
-    })
+
+    def inspect(cluster):
+        mesh = gather(cluster, params["namespace"], peer_gateways(params["peers"]),
+                      exports=params["exports"], gateways_managed=params["gateways_managed"])
+        for warning in mesh["warnings"]:
+            module.warn(warning)
+        return {"changed": False, "mesh": mesh}
+
+    run(module, inspect)
 
 
 if __name__ == "__main__":
