@@ -192,9 +192,10 @@ def evaluate_services(watch_connected: bool, imported_set: dict | None,
             cause = NOT_EXPORTED_CAUSE
         missing.append({"exported_name": name, "cause": cause})
     exported = _listed(exported_set, "exportedServices")
-    exports_missing = []
+    exported_services, exports_missing = [], []
     for name in exports:
         if exported is not None and name in exported:
+            exported_services.append(name)
             continue
         cause = (NO_ESS_CAUSE if exported_set is None
                  else NO_ESS_STATUS_CAUSE if exported is None else NOT_LISTED_CAUSE)
@@ -205,7 +206,8 @@ def evaluate_services(watch_connected: bool, imported_set: dict | None,
         "imported_services": imported,
         "missing": missing,
         "exports_expected": len(exports),
-        "exported": len(exports) - len(exports_missing),
+        "exported": len(exported_services),
+        "exported_services": exported_services,
         "exports_missing": exports_missing,
         "done": not missing and not exports_missing,
     }
@@ -299,12 +301,12 @@ def _exports(mesh: str, peer: str, results: dict, link: dict | None) -> dict | N
             return None
         return {"expected": services["exports_expected"], "listed": services["exported"],
                 "missing": list(services.get("exports_missing") or [])}
-    if not planned or there is None:  # a mesh not read at all: its imports side says so
+    if not planned or not services:  # exports not read: the imports side tells what is in
         return None
-    causes = {m["exported_name"]: m["cause"] for m in (services or {}).get("exports_missing") or []}
-    if not services:
-        causes = dict.fromkeys(planned, NOT_CHECKED_CAUSE)
-    missing = [{"exported_name": n, "cause": causes[n]} for n in planned if n in causes]
+    listed = set(services.get("exported_services") or [])
+    causes = {m["exported_name"]: m["cause"] for m in services.get("exports_missing") or []}
+    missing = [{"exported_name": n, "cause": causes.get(n, NOT_CHECKED_CAUSE)}
+               for n in planned if n not in listed]
     return {"expected": len(planned), "listed": len(planned) - len(missing), "missing": missing}
 
 

@@ -132,8 +132,9 @@ peers:
       imports), C(imported_services) (C(exported_name) and the local C(hostname) to call),
       C(missing) (each C(exported_name) with its likely C(cause) - the ImportedServiceSet does
       not exist, the direction is not connected yet, not exported by the peer, or exported but
-      matched by no import rule), C(exports_expected), C(exported), C(exports_missing) (each
-      C(exported_name) and C(cause)) and C(done).
+      matched by no import rule), C(exports_expected), C(exported) (counts of planned exports),
+      C(exported_services) (their exported names), C(exports_missing) (each C(exported_name)
+      and C(cause)) and C(done).
   returned: always
   type: dict
   sample:
@@ -153,6 +154,7 @@ peers:
             cause: the direction is not connected yet
         exports_expected: 0
         exported: 0
+        exported_services: []
         exports_missing: []
         done: false
       events: []

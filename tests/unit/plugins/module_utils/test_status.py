@@ -11,7 +11,9 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.status impo
     NO_STATUS_MEANING,
     build_matrix,
     evaluate_peer,
+    evaluate_services,
     explain,
+    planned_services_of,
     render_matrix,
 )
 
@@ -231,3 +233,178 @@ def test_a_direction_missing_from_results_is_reported_missing():
     assert ab["state"] == "no-remote"
     assert ab["evidence"]["last_disconnect_status"] is None  # the leftover 503 is not evidence
     assert matrix["failed"] == [["a", "b"], ["b", "a"]]
+
+
+# -- planned services per direction ----------------------------------------------------------
+RATINGS = "ratings.green-apps.svc.red-exports.local"  # green's ratings as exported to red
+REVIEWS = "reviews.green-apps.svc.red-exports.local"
+RED_RATINGS = "ratings.red-apps.svc.green-exports.local"  # red's ratings as exported to green
+
+
+def service_set(key, entries, status=True):
+    obj = {"metadata": {"name": "green"}}
+    if status:
+        obj["status"] = {key: [{"exportedName": name, "localService": {
+            "name": "", "namespace": "", "hostname": host}} for name, host in entries.items()]}
+    return obj
+
+
+def imported(entries, status=True):
+    return service_set("importedServices", entries, status)
+
+
+def exported(entries):
+    return service_set("exportedServices", entries)
+
+
+@pytest.mark.parametrize("connected, iss, cause", [
+    (True, None, "the ImportedServiceSet does not exist"),
+    (True, imported({}, status=False), "the ImportedServiceSet has no status yet"),
+    (False, imported({}), "the direction is not connected yet"),
+    (True, imported({}), "not exported by the peer"),
+    (False, imported({RATINGS: ""}), "exported by the peer but no import rule"),
+    (True, imported({RATINGS: ""}), "exported by the peer but no import rule"),
+])
+def test_cause_of_a_missing_import(connected, iss, cause):
+    result = evaluate_services(connected, iss, None, [RATINGS])
+    (missing,) = result["missing"]
+    assert missing["cause"].startswith(cause)
+    assert (result["expected"], result["imported"], result["done"]) == (1, 0, False)
+
+
+def test_an_import_counts_with_a_hostname_whatever_the_connection():
+    result = evaluate_services(False, imported({RATINGS: "ratings.shared.svc.cluster.local"}),
+                               None, [RATINGS, RATINGS])
+    assert result["imported_services"] == [
+        {"exported_name": RATINGS, "hostname": "ratings.shared.svc.cluster.local"}]
+    assert (result["expected"], result["imported"], result["done"]) == (1, 1, True)
+
+
+@pytest.mark.parametrize("ess, cause", [
+    (None, "the ExportedServiceSet does not exist"),
+    ({"metadata": {"name": "green"}}, "the ExportedServiceSet has no status yet"),
+    (exported({"other": "x"}), "not exported: the Service does not exist"),
+])
+def test_cause_of_a_missing_export(ess, cause):
+    result = evaluate_services(True, None, ess, (), [RED_RATINGS])
+    assert result["exports_missing"][0]["cause"].startswith(cause)
+    assert (result["exports_expected"], result["exported"]) == (1, 0)
+    assert evaluate_services(True, None, exported({RED_RATINGS: "h"}), (), [RED_RATINGS])["done"]
+
+
+def planned_plan():
+    plan = build_plan({"red": {"mesh_cluster": {"kubeconfig": "/k"}},
+                       "green": {"mesh_cluster": {"kubeconfig": "/k"}, "mesh_namespace": "g-ns"}})
+    for mesh in plan["meshes"].values():
+        for link in mesh["links"]:
+            link["imports"], link["exports"] = [], []
+    red_green = plan["meshes"]["red"]["links"][0]
+    green_red = plan["meshes"]["green"]["links"][0]
+    red_green["imports"] = [{"service": s, "namespace": "green-apps", "exported_name": n}
+                            for s, n in (("ratings", RATINGS), ("reviews", REVIEWS))]
+    green_red["exports"] = [dict(e) for e in red_green["imports"]]
+    return plan
+
+
+def with_services(peer_result, iss=None, ess=None, imports=(), exports=()):
+    return dict(peer_result, services=evaluate_services(
+        peer_result["watch"]["connected"], iss, ess, imports, exports))
+
+
+HOST = "ratings.green-apps.svc.green-imports.local"
+
+
+def test_cell_counts_planned_imports_and_fails_below_the_plan():
+    plan = planned_plan()
+    results = {
+        "red": {"green": with_services(connected(), imported({RATINGS: HOST, REVIEWS: ""}),
+                                       imports=[RATINGS, REVIEWS])},
+        "green": {"red": with_services(connected(), ess=exported({RATINGS: "r", REVIEWS: "v"}),
+                                       exports=[RATINGS, REVIEWS])},
+    }
+    matrix = build_matrix(results, plan)
+    cell = matrix["cells"]["red"]["green"]
+    assert (cell["state"], cell["summary"], cell["ok"]) == ("connected", "connected 1/2", False)
+    assert cell["imports"]["expected"] == 2 and cell["imports"]["imported"] == 1
+    (missing,) = cell["imports"]["missing"]
+    assert missing["exported_name"] == REVIEWS
+    assert missing["cause"].startswith("exported by the peer but no import rule")
+    assert "exports" in cell and cell["exports"]["missing"] == []
+    assert any("ExportedServiceSet red of mesh green (namespace g-ns)" in p
+               for p in cell["evidence"]["pointers"])
+    assert matrix["failed"] == [["red", "green"]] and matrix["all_connected"] is False
+    # green -> red plans nothing: plain state, ok
+    back = matrix["cells"]["green"]["red"]
+    assert (back["summary"], back["ok"]) == ("connected", True) and "imports" not in back
+    assert render_matrix(matrix).splitlines() == [
+        "from \\ to  green          red",
+        "green      -              connected",
+        "red        connected 1/2  -",
+    ]
+
+
+def test_cell_with_every_import_in_is_ok():
+    plan = planned_plan()
+    full = imported({RATINGS: HOST, REVIEWS: HOST})
+    results = {"red": {"green": with_services(connected(), full, imports=[RATINGS, REVIEWS])},
+               "green": {"red": with_services(connected(), ess=exported({RATINGS: "r",
+                                                                          REVIEWS: "v"}),
+                                              exports=[RATINGS, REVIEWS])}}
+    matrix = build_matrix(results, plan)
+    assert matrix["cells"]["red"]["green"]["summary"] == "connected 2/2"
+    assert matrix["cells"]["red"]["green"]["imports"] == {"expected": 2, "imported": 2,
+                                                          "missing": []}
+    assert matrix["all_connected"] is True and matrix["failed"] == []
+
+
+def test_exporter_missing_a_planned_export_fails_the_cell_it_travels_over():
+    plan = planned_plan()
+    full = imported({RATINGS: HOST, REVIEWS: HOST})
+    results = {"red": {"green": with_services(connected(), full, imports=[RATINGS, REVIEWS])},
+               "green": {"red": with_services(connected(), ess=exported({RATINGS: "r"}),
+                                              exports=[RATINGS, REVIEWS])}}
+    cell = build_matrix(results, plan)["cells"]["red"]["green"]
+    assert cell["summary"] == "connected 2/2 exported 1/2" and cell["ok"] is False
+    assert cell["exports"]["missing"][0]["exported_name"] == REVIEWS
+
+
+def test_unconnected_direction_shows_its_count_too():
+    plan = planned_plan()
+    down = evaluate_peer(smp(inactive=[entry("istiod-r", False, "503 Service Unavailable",
+                                             GREEN_REACHES_RED)]))
+    results = {"red": {"green": with_services(down, imported({}), imports=[RATINGS, REVIEWS])},
+               "green": {"red": connected()}}
+    cell = build_matrix(results, plan)["cells"]["red"]["green"]
+    assert cell["summary"] == "503 0/2"
+    assert {m["cause"] for m in cell["imports"]["missing"]} == {
+        "the direction is not connected yet"}
+
+
+def test_planned_imports_of_a_mesh_not_read_or_not_checked():
+    plan = planned_plan()
+    cell = build_matrix({"green": {"red": connected()}}, plan)["cells"]["red"]["green"]
+    assert cell["summary"] == "missing 0/2"
+    assert cell["imports"]["missing"][0]["cause"].startswith("the status of this direction was "
+                                                             "not read")
+    results = {"red": {"green": connected()}, "green": {"red": connected()}}
+    cell = build_matrix(results, plan)["cells"]["red"]["green"]
+    assert cell["summary"] == "connected 0/2" and not cell["ok"]
+    assert cell["imports"]["missing"][0]["cause"].startswith("not checked")
+
+
+def test_without_a_plan_the_counts_come_from_the_results():
+    results = {"red": {"green": with_services(connected(), imported({RATINGS: HOST}),
+                                              imports=[RATINGS, REVIEWS])},
+               "green": {"red": connected()}}
+    matrix = build_matrix(results)
+    assert matrix["cells"]["red"]["green"]["summary"] == "connected 1/2"
+    assert matrix["failed"] == [["red", "green"]]
+
+
+def test_planned_services_of_the_links():
+    plan = planned_plan()
+    assert planned_services_of(plan["meshes"]["red"]["links"]) == {
+        "green": {"imports": [RATINGS, REVIEWS], "exports": []}}
+    assert planned_services_of(plan["meshes"]["green"]["links"]) == {
+        "red": {"imports": [], "exports": [RATINGS, REVIEWS]}}
+    assert planned_services_of([{"peer": "x"}]) == {}
