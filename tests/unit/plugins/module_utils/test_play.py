@@ -1,0 +1,94 @@
+"""The playbooks' cross-mesh steps (module_utils/play.py), as the roles call them."""
+
+from ansible_collections.servicemesh.federation.plugins.module_utils import play
+
+
+def link(mesh, peer, **extra):
+    return {"mesh": mesh, "peer": peer, "peer_host": peer, "ingress_gateway": f"ingress-{peer}",
+            "egress_gateway": f"egress-{peer}", **extra}
+
+
+def test_run_links_drops_links_to_meshes_outside_the_run_and_keeps_malformed_ones():
+    links = [["a", "b"], ["a", "c"], "oops", ["a"], {"a": "b"}]
+    assert play.run_links(links, ["c"]) == [["a", "b"], "oops", ["a"], {"a": "b"}]
+    assert play.run_links(None, ["c"]) is None
+    assert play.run_links("a-b", []) == "a-b"
+
+
+def test_preflight_problems_name_mesh_and_cluster_and_count_failed_inspections():
+    hostvars = {
+        "a": {"federation_plan_mesh": {"name": "a", "cluster": "ctx-a"},
+              "federation_inspect_mesh": {"problems": ["no root", "no gateway"]}},
+        "b": {"federation_plan_mesh": {"name": "b", "cluster": "ctx-b"},
+              "federation_inspect_mesh": {"problems": []}},
+        "c": {"federation_plan_mesh": {"name": "c", "cluster": "ctx-c"}},
+    }
+    assert play.preflight_problems(["a", "b", "c"], hostvars, ["a", "b", "c"]) == [
+        "mesh a (cluster ctx-a): no root",
+        "mesh a (cluster ctx-a): no gateway",
+        "mesh c (cluster ctx-c): could not be inspected, see the error reported for c above",
+    ]
+    # b left the play (its inspection failed): a problem, although its facts are clean.
+    assert play.preflight_problems(["b"], hostvars, ["a"]) == [
+        "mesh b (cluster ctx-b): could not be inspected, see the error reported for b above"]
+
+
+def test_peer_facts_take_ingress_addresses_from_the_gateways_step_over_the_inspection():
+    hostvars = {
+        "b": {"federation_inspect_mesh": {"root_cert": {"pem": "B-PEM"},
+                                          "ingress": {"ingress-a": None, "ingress-x": {"a": 1}}},
+              "federation_gateways_result": {"ingress": {"ingress-a": {"addresses": ["1.2.3.4"]}}}},
+        "c": {"federation_inspect_mesh": {"root_cert": {"pem": "C-PEM"},
+                                          "ingress": {"ingress-a": {"addresses": ["5.6.7.8"]}}}},
+    }
+    facts = play.peer_facts([link("a", "b"), link("a", "c")], hostvars)
+    assert facts == {
+        "b": {"root_cert": "B-PEM", "ingress": {"ingress-a": {"addresses": ["1.2.3.4"]},
+                                                "ingress-x": {"a": 1}}},
+        "c": {"root_cert": "C-PEM", "ingress": {"ingress-a": {"addresses": ["5.6.7.8"]}}},
+    }
+
+
+def test_inspect_peers_needs_no_address_where_the_peer_overrides_it():
+    plan = {"meshes": {
+        "a": {"name": "a", "links": [link("a", "b"), link("a", "c")]},
+        "b": {"name": "b", "links": [link("b", "a", addresses=["lb.example.com"])]},
+        "c": {"name": "c", "links": [link("c", "a", addresses=None)]},
+    }}
+    assert play.inspect_peers(plan["meshes"]["a"], plan) == [
+        {"peer": "b", "ingress_gateway": "ingress-b", "egress_gateway": "egress-b",
+         "require_address": False},
+        {"peer": "c", "ingress_gateway": "ingress-c", "egress_gateway": "egress-c",
+         "require_address": True},
+    ]
+
+
+def test_status_services_lists_planned_imports_and_exports_per_peer():
+    links = [link("a", "b", imports=[{"exported_name": "r.s.svc.a-exports.local"}], exports=[]),
+             link("a", "c", imports=[], exports=[{"exported_name": "d.e.svc.c-exports.local"}]),
+             link("a", "d")]
+    assert play.status_services(links) == {
+        "b": {"imports": ["r.s.svc.a-exports.local"], "exports": []},
+        "c": {"imports": [], "exports": ["d.e.svc.c-exports.local"]},
+    }
+
+
+def test_report_lines_put_drift_then_failed_meshes_then_the_per_pair_report():
+    lines = play.report_lines(["ConfigMap x would be updated"], ["c"],
+                              [{"direction": "a -> b"}], 6, "a -> b: 503\n  look here")
+    assert lines == [
+        "1 object(s) do not match the peers' current facts:",
+        "  ConfigMap x would be updated",
+        "mesh c failed before its status was read: see its error above",
+        "1 of 6 directions are not connected: a -> b",
+        "a -> b: 503",
+        "  look here",
+    ]
+    assert play.report_lines([], [], [], 6, "") == []
+
+
+def test_status_results_keep_only_meshes_whose_status_was_read():
+    hostvars = {"h1": {"federation_plan_mesh": {"name": "a"},
+                       "federation_wait_status": {"peers": {"b": {"state": "connected"}}}},
+                "h2": {"federation_plan_mesh": {"name": "b"}}}
+    assert play.status_results(["h1", "h2"], hostvars) == {"a": {"b": {"state": "connected"}}}
