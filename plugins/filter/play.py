@@ -33,10 +33,6 @@ def federation_inspect_peers(mesh, plan):
     return _call("federation_inspect_peers", play.inspect_peers, mesh, plan)
 
 
-def federation_status_services(links):
-    return _call("federation_status_services", play.status_services, links)
-
-
 def federation_status_results(hosts, hostvars):
     return _call("federation_status_results", play.status_results, hosts, hostvars)
 
@@ -53,7 +49,6 @@ class FilterModule:
             "federation_preflight_problems": federation_preflight_problems,
             "federation_peer_facts": federation_peer_facts,
             "federation_inspect_peers": federation_inspect_peers,
-            "federation_status_services": federation_status_services,
             "federation_status_results": federation_status_results,
             "federation_report_lines": federation_report_lines,
         }

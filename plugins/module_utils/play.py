@@ -85,17 +85,6 @@ def inspect_peers(mesh: dict, plan: dict) -> list[dict]:
     return peers
 
 
-def status_services(links: list) -> dict:
-    """federation_status's ``services`` option: planned imports and exports per peer."""
-    services = {}
-    for link in links:
-        imports = [i["exported_name"] for i in link.get("imports") or []]
-        exports = [e["exported_name"] for e in link.get("exports") or []]
-        if imports or exports:
-            services[link["peer"]] = {"imports": imports, "exports": exports}
-    return services
-
-
 def status_results(hosts, hostvars: Mapping) -> dict:
     """Mesh name -> peer -> federation_status result, for the hosts whose status was read."""
     results = {}

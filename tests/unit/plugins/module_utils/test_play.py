@@ -63,16 +63,6 @@ def test_inspect_peers_needs_no_address_where_the_peer_overrides_it():
     ]
 
 
-def test_status_services_lists_planned_imports_and_exports_per_peer():
-    links = [link("a", "b", imports=[{"exported_name": "r.s.svc.a-exports.local"}], exports=[]),
-             link("a", "c", imports=[], exports=[{"exported_name": "d.e.svc.c-exports.local"}]),
-             link("a", "d")]
-    assert play.status_services(links) == {
-        "b": {"imports": ["r.s.svc.a-exports.local"], "exports": []},
-        "c": {"imports": [], "exports": ["d.e.svc.c-exports.local"]},
-    }
-
-
 def test_report_lines_put_drift_then_failed_meshes_then_the_per_pair_report():
     lines = play.report_lines(["ConfigMap x would be updated"], ["c"],
                               [{"direction": "a -> b"}], 6, "a -> b: 503\n  look here")
