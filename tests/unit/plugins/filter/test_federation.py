@@ -56,3 +56,40 @@ def test_failures_filter_rejects_results_that_are_not_a_mapping():
     assert FILTERS["federation_failures"](matrix, results)[0]["direction"] == "red -> green"
     with pytest.raises(AnsibleFilterError, match="results must be a mapping"):
         FILTERS["federation_failures_text"](matrix, ["red"])
+
+
+RATINGS = "ratings.green-apps.svc.red-exports.local"
+
+
+def test_status_services_from_the_plan_links():
+    links = [{"mesh": "red", "peer": "green",
+              "imports": [{"service": "ratings", "namespace": "green-apps",
+                           "exported_name": RATINGS}],
+              "exports": []},
+             {"mesh": "red", "peer": "blue", "imports": [], "exports": []}]
+    assert FILTERS["federation_status_services"](links) == {
+        "green": {"imports": [RATINGS], "exports": []}}
+
+
+@pytest.mark.parametrize("value", [{"peer": "green"}, ["green"],
+                                   [{"imports": [{"exported_name": RATINGS}]}]])
+def test_status_services_rejects_what_is_not_links(value):
+    with pytest.raises(AnsibleFilterError, match="federation_status_services"):
+        FILTERS["federation_status_services"](value)
+
+
+def test_matrix_text_shows_the_import_count_aligned():
+    red = status(True, True)
+    red["services"] = {"expected": 2, "imported": 1, "imported_services": [],
+                       "missing": [{"exported_name": RATINGS, "cause": "x"}],
+                       "exports_expected": 0, "exported": 0, "exported_services": [],
+                       "exports_missing": [], "done": False}
+    matrix = FILTERS["federation_matrix"]({"red": {"green": red},
+                                           "green": {"red": status(True, True)}})
+    assert matrix["failed"] == [["red", "green"]]
+    assert FILTERS["federation_matrix_text"](matrix).splitlines() == [
+        "from \\ to  green          red",
+        "green      -              connected",
+        "red        connected 1/2  -",
+    ]
+    assert FILTERS["federation_failures_text"](matrix).startswith("red -> green: connected 1/2 ")

@@ -1,4 +1,5 @@
-"""The per-pair failure report (module_utils/report.py): evidence, clusters, events, log tails."""
+"""The per-pair failure report (module_utils/report.py): evidence, clusters, events, log tails,
+missing services with their likely cause."""
 
 from ansible_collections.servicemesh.federation.plugins.module_utils.plan import build_plan
 from ansible_collections.servicemesh.federation.plugins.module_utils.report import (
@@ -8,6 +9,7 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.report impo
 from ansible_collections.servicemesh.federation.plugins.module_utils.status import (
     build_matrix,
     evaluate_peer,
+    evaluate_services,
 )
 
 
@@ -76,3 +78,79 @@ def test_matrix_alone_gives_the_evidence_without_events_logs_or_clusters():
 def test_no_failed_direction_gives_an_empty_report():
     results = {"red": {"green": peer(True, True)}, "green": {"red": peer(True, True)}}
     assert render_failures(describe_failures(build_matrix(results))) == ""
+
+
+# -- planned services -----------------------------------------------------------------------
+RATINGS = "ratings.green-apps.svc.red-exports.local"
+REVIEWS = "reviews.green-apps.svc.red-exports.local"
+
+
+def services_lab():
+    plan = build_plan({m: {"mesh_cluster": {"kubeconfig": "/k", "context": f"ctx-{m}"}}
+                       for m in ("red", "green")}, None)
+    red_link = plan["meshes"]["red"]["links"][0]
+    green_link = plan["meshes"]["green"]["links"][0]
+    red_link["imports"] = [{"service": "ratings", "namespace": "green-apps",
+                            "exported_name": RATINGS},
+                           {"service": "reviews", "namespace": "green-apps",
+                            "exported_name": REVIEWS}]
+    green_link["exports"] = [dict(i) for i in red_link["imports"]]
+    red_link["exports"], green_link["imports"] = [], []
+    iss = {"status": {"importedServices": [
+        {"exportedName": RATINGS, "localService": {"name": "ratings", "namespace": "green-apps",
+                                                   "hostname": "ratings.green-apps.svc.x"}}]}}
+    ess = {"status": {"exportedServices": [
+        {"exportedName": RATINGS, "localService": {"name": "ratings", "namespace": "green-apps",
+                                                   "hostname": "ratings.green-apps.svc.y"}}]}}
+    red = peer(True, True)
+    red["services"] = evaluate_services(True, iss, None, [RATINGS, REVIEWS])
+    red["logs"] = {"istiod": {"component": "istiod", "pod": "istiod-red", "lines": ["r"]}}
+    green = peer(True, True)
+    green["services"] = evaluate_services(True, None, ess, (), [RATINGS, REVIEWS])
+    green["logs"] = {"istiod": {"component": "istiod", "pod": "istiod-green",
+                                "lines": ["skipping rule"]}}
+    results = {"red": {"green": red}, "green": {"red": green}}
+    return build_matrix(results, plan), results, plan
+
+
+def test_report_names_each_missing_service_its_cause_and_where_to_look():
+    matrix, results, plan = services_lab()
+    (failure,) = describe_failures(matrix, results, plan)
+    assert failure["summary"] == "connected 1/2 exported 1/2"
+    assert failure["imports"]["missing"][0]["exported_name"] == REVIEWS
+    # this mesh's istiod, then the exporter's (it logs the export rules it skipped)
+    assert [log["component"] for log in failure["logs"]] == ["istiod", "istiod of green"]
+    lines = render_failures([failure]).splitlines()
+    assert lines[0] == ("red -> green: connected 1/2 exported 1/2 (watch connected: True, "
+                        "remote seen by the peer: True)")
+    i = lines.index("  imported by red from green: 1 of 2 planned; missing:")
+    assert lines[i + 1].startswith(f"    {REVIEWS}: not exported by the peer (the peer's "
+                                   "ExportedServiceSet has no rule for it")
+    i = lines.index("  exported by green to red (its ExportedServiceSet red status): 1 of 2 "
+                    "planned; missing:")
+    assert lines[i + 1].startswith(f"    {REVIEWS}: not exported: the Service does not exist")
+    checks = [line for line in lines if line.startswith("  check: ")]
+    assert checks == [
+        "  check: ExportedServiceSet red of mesh green (namespace green-system), "
+        "status.exportedServices: what green exports to red",
+        "  check: ImportedServiceSet green of mesh red (namespace red-system), "
+        "status.importedServices: an empty localService means no import rule matched",
+        "  check: istiod of mesh green (namespace green-system) and of mesh red (namespace "
+        "red-system): rules are skipped with a log line only ('skipping rule', 'cannot use "
+        "importAsLocal without setting a fixed namespace alias', 'cannot use domainSuffix that "
+        "matches the cluster domain suffix')",
+    ]
+    assert "    skipping rule" in lines
+
+
+def test_services_all_in_give_no_report():
+    matrix, results, plan = services_lab()
+    red, green = results["red"]["green"], results["green"]["red"]
+    full = {"status": {"importedServices": [
+        {"exportedName": n, "localService": {"hostname": "h"}} for n in (RATINGS, REVIEWS)]}}
+    red["services"] = evaluate_services(True, full, None, [RATINGS, REVIEWS])
+    green["services"] = evaluate_services(True, None, {"status": {"exportedServices": [
+        {"exportedName": n} for n in (RATINGS, REVIEWS)]}}, (), [RATINGS, REVIEWS])
+    matrix = build_matrix(results, plan)
+    assert matrix["cells"]["red"]["green"]["summary"] == "connected 2/2"
+    assert describe_failures(matrix, results, plan) == []
