@@ -207,7 +207,7 @@ def read_exports(report, own: str, exports, linked, known, outside) -> tuple[lis
         has_service, has_selector = "service" in raw, "selector" in raw
         if has_service == has_selector:
             report(field, "give either service (a Service name) or selector (a label "
-                          "selector), " + ("not both" if has_service else "none is given"))
+                          "selector), " + ("not both" if has_service else "neither is given"))
             ok = False
         elif has_service:
             err = dns1123_label_error(raw["service"])
@@ -218,7 +218,9 @@ def read_exports(report, own: str, exports, linked, known, outside) -> tuple[lis
         else:
             ok = _check_selector(report, f"{field}.selector", raw["selector"]) and ok
             rule["selector"] = raw["selector"]
-        if raw.get("namespace") is not None:
+        if has_selector and not has_service and raw.get("namespace") == ANY:
+            pass  # any namespace, as when omitted
+        elif raw.get("namespace") is not None:
             err = dns1123_label_error(raw["namespace"])
             if err:
                 report(f"{field}.namespace", err)

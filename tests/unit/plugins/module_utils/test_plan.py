@@ -511,7 +511,7 @@ def test_selector_exports_and_to_filtering_keep_rule_order():
         {"service": "ratings", "namespace": "red-apps", "to": ["green", "blue"]},
         {"selector": {"matchExpressions": [{"key": "tier", "operator": "In",
                                             "values": ["front"]}]},
-         "alias": {"namespace": "shared"}},
+         "namespace": "*", "alias": {"namespace": "shared"}},
         {"service": "details", "namespace": "red-apps", "to": ["green"]},
     ]
     plan = build_plan(sharing(exports))
@@ -611,6 +611,9 @@ SHARING_INVALID = [
                  id="export-namespace-name"),
     pytest.param([{"service": "ratings"}], None, None,
                  "mesh 'red': mesh_exports[0].namespace: missing", id="export-no-namespace"),
+    pytest.param([{"service": "ratings", "namespace": "*"}], None, None,
+                 "mesh 'red': mesh_exports[0].namespace: '*' is not a DNS-1123 label",
+                 id="export-any-namespace-by-name"),
     pytest.param([dict(RATINGS, alias={"name": "Rates"})], None, None,
                  "mesh 'red': mesh_exports[0].alias.name: 'Rates' is not a DNS-1123 label",
                  id="export-alias-name"),
@@ -810,3 +813,12 @@ def test_ingress_service_needs_managed_gateways():
     assert info.value.problems == [
         "mesh 'red': mesh_peers.green.ingress_service: applies only when federation_gateways "
         "is managed (the collection creates the gateway Service)"]
+
+
+def test_a_selector_export_without_namespace_means_any_namespace():
+    plan = build_plan(sharing([{"selector": {"matchLabels": {"app": "reviews"}}}],
+                              [{"from": "red", "service": "reviews", "namespace": "anything"}]))
+    red = link_of(plan, "red", "green")
+    assert red["export_rules"][0]["labelSelector"]["namespace"] == "*"
+    assert red["export_selectors"] == [{"namespace": "*",
+                                        "selector": {"matchLabels": {"app": "reviews"}}}]
