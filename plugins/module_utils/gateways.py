@@ -161,8 +161,12 @@ def _entries_of(fields: dict) -> dict[Key, dict]:
 
 
 def _item_key(key: str) -> str:
-    """``k:{"port":15443}`` -> ``[port=15443]``."""
-    return "[{}]".format(",".join(f"{k}={v}" for k, v in sorted(json.loads(key[2:]).items())))
+    """``k:{"port":15443}`` -> ``[port=15443]``; ports are told apart by port alone here even
+    if a schema keys them by port and protocol, as the desired entries do."""
+    fields = json.loads(key[2:])
+    if "port" in fields:
+        return f"[port={fields['port']}]"
+    return "[{}]".format(",".join(f"{k}={v}" for k, v in sorted(fields.items())))
 
 
 def field_paths(fields: dict, prefix: Path = ()) -> set[Path]:

@@ -16,6 +16,7 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.gateways im
     apply_state,
     check_input,
     desired_entries,
+    owners,
     wait_for_gateways,
 )
 
@@ -378,3 +379,15 @@ def test_present_waits_and_returns_the_ingress_addresses():
     result = run(cluster, [link("green")], wait=True)
     assert result["ingress"]["ingress-green"]["addresses"] == ["198.51.100.4"]
     assert result["writes"] == 1
+
+
+def test_ports_keyed_by_port_and_protocol_in_managed_fields_are_still_ours():
+    entry = {"f:enabled": {}, "f:service": {"f:ports": {
+        'k:{"port":15443,"protocol":"TCP"}': {".": {}, "f:name": {}, "f:port": {}}}}}
+    obj = {"metadata": {"managedFields": [{
+        "manager": "servicemesh.federation", "operation": "Apply",
+        "fieldsV1": {"f:spec": {"f:gateways": {"f:additionalIngress": {
+            "f:ingress-green": entry}}}}}]}}
+    assert owners(obj)[("ingress", "ingress-green")]["servicemesh.federation"] == {
+        ("enabled",), ("service", "ports", "[port=15443]", "name"),
+        ("service", "ports", "[port=15443]", "port")}
