@@ -37,7 +37,7 @@ LOG_LINES = 40
 REWRITE_GRACE = 30  # seconds to wait for istiod to rewrite the status of a changed peer
 
 
-def planned_services(services: dict | None) -> dict:
+def planned_services(services: dict | None, namespace: str = "") -> dict:
     """Check the `services` option: peer -> {"imports": [exported name], "exports": [...]}."""
     planned, problems = {}, []
     for peer, entry in (services or {}).items():
@@ -59,7 +59,8 @@ def planned_services(services: dict | None) -> dict:
             lists[key] = list(dict.fromkeys(names))
         planned[str(peer)] = lists
     if problems:
-        raise TaskError("; ".join(problems))
+        where = f" (mesh namespace {namespace})" if namespace else ""
+        raise TaskError(f"bad planned services{where}: " + "; ".join(problems))
     return planned
 
 
@@ -187,7 +188,7 @@ def status(cluster, namespace: str, names: list | None, wait: bool, timeout: flo
     must show in the peer's ImportedServiceSet / ExportedServiceSet status.
     """
     started = clock()
-    planned = planned_services(services)
+    planned = planned_services(services, namespace)
     connected = _all_connected(names, planned)
     if wait:
         seen, finished = {}, False

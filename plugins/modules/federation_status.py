@@ -207,7 +207,7 @@ def main():
         lambda cluster, services: dict(changed=False, **status(
             cluster, p["namespace"], p["peers"], p["wait"], p["timeout"], p["reconfigured"],
             services)),
-        lambda: planned_services(p["services"]))
+        lambda: planned_services(p["services"], p["namespace"]))
 
 
 if __name__ == "__main__":
