@@ -33,6 +33,14 @@ def federation_inspect_peers(mesh, plan):
     return _call("federation_inspect_peers", play.inspect_peers, mesh, plan)
 
 
+def federation_inspect_exports(links):
+    return _call("federation_inspect_exports", play.inspect_exports, links)
+
+
+def federation_drift(mesh, namespace, objects, gateway_entries=()):
+    return _call("federation_drift", play.drift, mesh, namespace, objects, gateway_entries)
+
+
 def federation_status_results(hosts, hostvars):
     return _call("federation_status_results", play.status_results, hosts, hostvars)
 
@@ -49,6 +57,8 @@ class FilterModule:
             "federation_preflight_problems": federation_preflight_problems,
             "federation_peer_facts": federation_peer_facts,
             "federation_inspect_peers": federation_inspect_peers,
+            "federation_inspect_exports": federation_inspect_exports,
             "federation_status_results": federation_status_results,
+            "federation_drift": federation_drift,
             "federation_report_lines": federation_report_lines,
         }

@@ -85,6 +85,29 @@ def inspect_peers(mesh: dict, plan: dict) -> list[dict]:
     return peers
 
 
+def inspect_exports(links: list) -> list[dict]:
+    """mesh_info's ``exports`` option: this mesh's named and selector exports, each once."""
+    exports, seen = [], set()
+    for link in links:
+        for export in list(link.get("exports") or []) + list(link.get("export_selectors") or []):
+            entry = {k: export[k] for k in ("service", "namespace", "selector") if k in export}
+            key = repr(sorted(entry.items()))
+            if key not in seen:
+                seen.add(key)
+                exports.append(entry)
+    return exports
+
+
+def drift(mesh: str, namespace: str, objects: list, gateway_entries: list) -> list[str]:
+    """verify.yml: what a check-mode apply would change, one line per object or gateway entry."""
+    where = f"mesh {mesh} (namespace {namespace})"
+    lines = [f"{where}: {o['kind']} {o['name']} would be {o['action']}"
+             for o in objects or [] if o["action"] != "unchanged"]
+    lines += [f"{where}: ServiceMeshControlPlane gateway {e['name']} would be {e['action']}"
+              for e in gateway_entries or [] if e["action"] not in ("unchanged", "adopted")]
+    return lines
+
+
 def status_results(hosts, hostvars: Mapping) -> dict:
     """Mesh name -> peer -> federation_status result, for the hosts whose status was read."""
     results = {}

@@ -82,3 +82,25 @@ def test_status_results_keep_only_meshes_whose_status_was_read():
                        "federation_wait_status": {"peers": {"b": {"state": "connected"}}}},
                 "h2": {"federation_plan_mesh": {"name": "b"}}}
     assert play.status_results(["h1", "h2"], hostvars) == {"a": {"b": {"state": "connected"}}}
+
+
+def test_inspect_exports_lists_each_named_and_selector_export_once():
+    selector = {"namespace": "apps", "selector": {"matchLabels": {"app": "x"}}}
+    links = [link("a", "b", exports=[{"service": "r", "namespace": "apps",
+                                      "exported_name": "r.apps.svc.b-exports.local"}],
+                  export_selectors=[selector]),
+             link("a", "c", exports=[{"service": "r", "namespace": "apps",
+                                      "exported_name": "r.apps.svc.c-exports.local"}],
+                  export_selectors=[selector]),
+             link("a", "d")]
+    assert play.inspect_exports(links) == [{"service": "r", "namespace": "apps"}, selector]
+
+
+def test_drift_names_objects_and_gateway_entries_that_would_change():
+    objects = [{"kind": "ServiceMeshPeer", "name": "b", "action": "updated"},
+               {"kind": "ConfigMap", "name": "b-ca-root-cert", "action": "unchanged"}]
+    entries = [{"name": "ingress-b", "action": "added"}, {"name": "egress-b", "action": "adopted"}]
+    assert play.drift("a", "a-system", objects, entries) == [
+        "mesh a (namespace a-system): ServiceMeshPeer b would be updated",
+        "mesh a (namespace a-system): ServiceMeshControlPlane gateway ingress-b would be added",
+    ]
