@@ -11,6 +11,9 @@ from kubernetes import client, config
 
 MANAGED = "app.kubernetes.io/managed-by=servicemesh.federation"
 SMP = ("federation.maistra.io", "v1", "servicemeshpeers")
+ESS = ("federation.maistra.io", "v1", "exportedservicesets")
+ISS = ("federation.maistra.io", "v1", "importedservicesets")
+SMCP = ("maistra.io", "v2", "servicemeshcontrolplanes")
 
 
 class Mesh:
@@ -46,15 +49,36 @@ class Mesh:
     def peer(self, name: str) -> dict:
         return self.custom.get_namespaced_custom_object(*SMP[:2], self.namespace, SMP[2], name)
 
+    def objects(self, kind: tuple, selector: str | None = None) -> dict:
+        """name -> object of a federation kind (ESS, ISS) in the mesh namespace."""
+        items = self.custom.list_namespaced_custom_object(
+            *kind[:2], self.namespace, kind[2], label_selector=selector)["items"]
+        return {o["metadata"]["name"]: o for o in items}
+
+    def smcp(self) -> dict:
+        (smcp,) = self.custom.list_namespaced_custom_object(
+            *SMCP[:2], self.namespace, SMCP[2])["items"]
+        return smcp
+
+    def gateways(self) -> dict:
+        """The SMCP's additional gateway entries: {"ingress": {...}, "egress": {...}}."""
+        spec = (self.smcp().get("spec") or {}).get("gateways") or {}
+        return {"ingress": spec.get("additionalIngress") or {},
+                "egress": spec.get("additionalEgress") or {}}
+
     def ingress_address(self, gateway: str) -> str:
         svc = self.core.read_namespaced_service(gateway, self.namespace)
         return svc.status.load_balancer.ingress[0].ip
 
     def snapshot(self) -> set[tuple[str, str, str]]:
-        """(kind, name, uid) of every ConfigMap and ServiceMeshPeer in the namespace."""
+        """(kind, name, uid) of every ConfigMap, ServiceMeshPeer, ExportedServiceSet and
+        ImportedServiceSet in the namespace."""
         cms = {("ConfigMap", n, c.metadata.uid) for n, c in self.configmaps().items()}
         smps = {("ServiceMeshPeer", n, p["metadata"]["uid"]) for n, p in self.peers().items()}
-        return cms | smps
+        sets = {(kind, n, o["metadata"]["uid"])
+                for kind, plural in (("ExportedServiceSet", ESS), ("ImportedServiceSet", ISS))
+                for n, o in self.objects(plural).items()}
+        return cms | smps | sets
 
 
 def meshes(lab_dir: Path) -> dict[str, Mesh]:

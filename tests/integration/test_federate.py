@@ -15,7 +15,11 @@ from readback import MANAGED, connected_both_ways, meshes
 
 MESHES = ["blue-mesh", "green-mesh", "red-mesh"]
 DIRECTIONS = [(a, b) for a in MESHES for b in MESHES if a != b]
-APPLY_TASK = "Create or update the CA ConfigMaps and ServiceMeshPeers"
+APPLY_TASK = "Create or update the CA ConfigMaps, ServiceMeshPeers and service sets"
+# Per direction a -> b, in a's namespace (the lab inventory shares ratings both ways).
+OBJECTS = ("ConfigMap", "ServiceMeshPeer", "ExportedServiceSet", "ImportedServiceSet")
+# First run: one gateway apply per mesh, then one write per object.
+FIRST_RUN_WRITES = len(MESHES) + len(OBJECTS) * len(DIRECTIONS)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +60,7 @@ def test_check_mode_predicts_every_object_and_writes_nothing(lab3, mesh, cluster
     assert sorted(predicted) == sorted(
         (a, kind, name, "created")
         for a, b in DIRECTIONS
-        for kind, name in (("ConfigMap", f"{b}-ca-root-cert"), ("ServiceMeshPeer", b)))
+        for kind, name in zip(OBJECTS, (f"{b}-ca-root-cert", b, b, b), strict=True))
     assert writes(lab3, clusters, since) == 0
     assert {name: m.snapshot() for name, m in mesh.items()} == before
 
@@ -65,11 +69,15 @@ def test_federate_connects_every_direction(lab3, mesh, clusters, before):
     since = now()
     run = run_playbook("federate.yml", lab3.inventory)
     assert run.rc == 0, run.explain()
-    # Exactly one write per object, all by the least-privilege automation identity.
-    assert writes(lab3, clusters, since) == 12
+    # Exactly one write per object and one gateway apply per mesh, all by the least-privilege
+    # automation identity.
+    assert writes(lab3, clusters, since) == FIRST_RUN_WRITES
 
     matrix = run.custom_stats["_run"]["federation_matrix"]
     assert matrix["all_connected"] is True and matrix["failed"] == []
+    # Every mesh imports ratings from every peer: each cell counts it.
+    assert {cell["summary"] for row in matrix["cells"].values() for cell in row.values()} == {
+        "connected 1/1"}
 
     # Independent read-back as admin.
     for name, m in mesh.items():
@@ -92,10 +100,10 @@ def test_federate_connects_every_direction(lab3, mesh, clusters, before):
             assert spec["gateways"] == {"ingress": {"name": f"ingress-{other}"},
                                         "egress": {"name": f"egress-{other}"}}
             assert connected_both_ways(m.peer(other)), f"{name} -> {other}"
-        # Nothing but our 2 peers + 2 ConfigMaps appeared.
+        # Nothing but our 2 peers, 2 ConfigMaps and 2 + 2 service sets appeared.
         added = {(kind, n) for kind, n, _uid in m.snapshot() - before[name]}
-        assert added == ({("ServiceMeshPeer", o) for o in others}
-                         | {("ConfigMap", f"{o}-ca-root-cert") for o in others})
+        assert added == {(kind, n) for o in others
+                         for kind, n in zip(OBJECTS, (f"{o}-ca-root-cert", o, o, o), strict=True)}
 
 
 def test_rerun_reports_no_change_and_sends_no_write(lab3, clusters):
