@@ -6,7 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from lab.mesh.services import export_services, import_services, status_entries
+from lab.mesh.services import (
+    apply_event,
+    checksum,
+    export_services,
+    import_services,
+    status_entries,
+    watch_events,
+)
 
 PEER = "green-mesh"  # the ServiceMeshPeer / set name in the exporting (importing) mesh
 APPS, OTHER = "red-mesh-apps", "red-mesh-other"
@@ -339,3 +346,22 @@ def test_import_rules_other_than_name_selector_are_skipped(bad, logged):
     got, warnings = imports({"importRules": [bad]})
     assert all(v == EMPTY for v in got.values()) and len(got) == 3
     assert len(warnings) == 1 and logged in warnings[0] and "importRules[0]" in warnings[0]
+
+
+# -- discovery wire format ---------------------------------------------------------------------
+def test_watch_events_bring_the_importer_copy_to_the_exporter_list_and_checksum():
+    def msg(host, port=9080):
+        return {"name": host, "namespace": "ns", "hostname": host, "servicePorts": [port]}
+
+    sent = {"a": msg("a"), "b": msg("b")}
+    current = {"b": msg("b", 9090), "c": msg("c")}
+    events = watch_events(sent, current)
+    assert [(e["action"], e["service"]["hostname"]) for e in events] == [
+        ("delete", "a"),
+        ("update", "b"),
+        ("add", "c"),
+    ]
+    copy = dict(sent)
+    assert all(apply_event(copy, e) for e in events)
+    assert copy == current and events[-1]["checksum"] == checksum(copy.values())
+    assert watch_events(current, current) == []

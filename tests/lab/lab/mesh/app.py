@@ -1,6 +1,7 @@
 """One simulated mesh control plane: operator + istiod + federation gateways in one process.
 
-Threads: one informer per watched collection (SMCP, ServiceMeshPeers, ConfigMaps, Services),
+Threads: one informer per watched collection (SMCP, ServiceMeshPeers, ConfigMaps, Services;
+ExportedServiceSets, ImportedServiceSets, the member roll, namespaces, Services of all namespaces),
 the reconcile loop (this module), the status writer, one outbound watcher per peer, accept
 threads per ingress listener and one thread per inbound connection, and the control channel.
 Everything blocks on sockets or events, so an idle mesh costs (almost) no CPU.
@@ -32,6 +33,7 @@ from lab.mesh.discovery import (
 from lab.mesh.gateway import Listeners
 from lab.mesh.kubeapi import CORE, FEDERATION, MAISTRA, ApiError, Informer, KubeApi
 from lab.mesh.pki import MeshCA, WorkloadCert, client_context, server_context, spiffe_id
+from lab.mesh.sharing import ServiceSharing
 from lab.mesh.status import StatusWriter, now_rfc3339
 
 log = logging.getLogger("mesh")
@@ -84,6 +86,7 @@ class Mesh:
         )
         self.configmaps = Informer(self.api, kubeapi.path(CORE, "configmaps", ns), self._changed)
         self.services = Informer(self.api, kubeapi.path(CORE, "services", ns), self._changed)
+        self.sharing = ServiceSharing(self)
 
     @staticmethod
     def _read_json(path: Path, default):
@@ -125,9 +128,10 @@ class Mesh:
         if not self._retry("bootstrap", self._bootstrap):
             return self._exit()
         self.writer.start()
-        for informer in (self.smcps, self.smps, self.configmaps, self.services):
+        informers = (self.smcps, self.smps, self.configmaps, self.services, *self.sharing.informers)
+        for informer in informers:
             informer.start()
-        for informer in (self.smcps, self.smps, self.configmaps, self.services):
+        for informer in informers:
             while not informer.synced.wait(0.5):
                 if self.stopping.is_set():
                     return self._exit()
@@ -186,6 +190,7 @@ class Mesh:
         operator.publish_root(self.api, self.namespace, self.ca)
         operator.ensure_smcp(self.api, self.namespace, self.trust_domain, self.peers)
         operator.ensure_istiod(self.api, self.namespace)
+        operator.ensure_workloads(self.api, self.mesh, self.namespace)
 
     def _initial_reconcile(self) -> None:
         with self.lock:
@@ -237,6 +242,7 @@ class Mesh:
             if name not in self.ingress_ips or name in self.gateways_down:
                 self.listeners.close(name)
         self.reconcile_peers()
+        self.sharing.reconcile({o["metadata"]["name"]: o for o in self.smps.items()})
         self.writer.prune()
 
     def reconcile_peers(self) -> None:

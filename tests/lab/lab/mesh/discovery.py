@@ -15,7 +15,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import random
+import select
 import socket
 import ssl
 import threading
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lab.mesh import gateway as gw
+from lab.mesh import services
 from lab.mesh.pki import peer_spiffe_id, trust_domain_of
 from lab.mesh.status import PeerStatus
 
@@ -130,6 +133,15 @@ class Backoff:
         return min(delay, self.maximum)
 
 
+def _service_list(body: bytes) -> dict[str, dict] | None:
+    """The services of a ``/v1/services/`` answer keyed by hostname; None if unreadable."""
+    try:
+        return {s["hostname"]: s for s in json.loads(body).get("services") or []}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        log.warning("unreadable service list: %r", body[:200])
+        return None
+
+
 class Unavailable(Exception):
     """No HTTP answer came back through the egress gateway: it would answer 503."""
 
@@ -149,6 +161,22 @@ class PeerWatcher(threading.Thread):
         self._lock = threading.Lock()
         self._resync_error = ""
         self._watch_error = ""
+        # What the peer exports to us, keyed by hostname (kept across reconnects, as the registry).
+        self._offered: dict[str, dict] = {}
+
+    def offered(self) -> list[dict]:
+        """The peer's exported services: ``{"exportedName", "name", "namespace"}``."""
+        with self._lock:
+            return [
+                {"exportedName": h, "name": s.get("name", ""), "namespace": s.get("namespace", "")}
+                for h, s in sorted(self._offered.items())
+            ]
+
+    def _offered_changed(self, config: PeerConfig, how: str) -> None:
+        log.info(
+            "imports from %s (%s): %s", config.name, how, ", ".join(sorted(self._offered)) or "none"
+        )
+        self.mesh.wake.set()  # the reconcile loop recomputes the ImportedServiceSet status
 
     # -- control from the reconcile loop ----------------------------------------------------
     def update(self, smp: dict, config: PeerConfig) -> None:
@@ -242,11 +270,16 @@ class PeerWatcher(threading.Thread):
         next_sync = time.monotonic() + self.mesh.resync_seconds
         sock.settimeout(self.mesh.resync_seconds)
         while not self._kick.is_set():
+            resync = False
             while b"\n" in buf:
                 line, buf = buf.split(b"\n", 1)
                 if line.strip():
                     with self.mesh.writer.lock:
                         self.status.event_received()
+                    resync |= self._event(config, line)
+            if resync:  # our copy differs from the exporter's: fetch the whole list now
+                self._full_sync(config)
+                next_sync = time.monotonic() + self.mesh.resync_seconds
             try:
                 data = sock.recv(65536)
                 if not data:
@@ -260,24 +293,44 @@ class PeerWatcher(threading.Thread):
                 self._full_sync(config)
                 next_sync = time.monotonic() + self.mesh.resync_seconds
 
-    def _full_sync(self, config: PeerConfig) -> None:
+    def _event(self, config: PeerConfig, line: bytes) -> bool:
+        """Apply one watch event; True when a full sync is needed (checksum mismatch)."""
         try:
-            sock, status, rest = self._request(config, "/v1/services/")
+            event = json.loads(line)
+        except ValueError:
+            log.warning("watch %s: unreadable event %r", config.name, line[:200])
+            return True
+        with self._lock:
+            changed = services.apply_event(self._offered, event)
+            mine = services.checksum(self._offered.values())
+        if changed:
+            self._offered_changed(config, f"{event.get('action')} event")
+        return event.get("checksum") != mine
+
+    def _full_sync(self, config: PeerConfig) -> None:
+        offered = None
+        try:
+            sock, status, body = self._request(config, "/v1/services/")
             try:
                 if status == "200 OK":
                     sock.settimeout(CONNECT_TIMEOUT)
-                    while sock.recv(65536):
-                        pass
+                    while data := sock.recv(65536):
+                        body += data
+                    offered = _service_list(body)
             finally:
                 gw.hard_close(sock)
         except (Unavailable, OSError, ssl.SSLError):
             status = UNAVAILABLE
-        if status != "200 OK":
+        if status != "200 OK" or offered is None:
             if status != self._resync_error:
                 log.warning("resync failed: %s: %s", config.name, status)
             self._resync_error = status
             return
         self._resync_error = ""
+        with self._lock:
+            changed, self._offered = offered != self._offered, offered
+        if changed:
+            self._offered_changed(config, "full sync")
         with self.mesh.writer.lock:
             self.status.full_sync()
         self.mesh.writer.flush(config.name)
@@ -428,13 +481,34 @@ class DiscoveryServer:
             status.remote_accepted(source)
         self.mesh.writer.flush(policy.peer)
         log.info("remote watch from %s accepted (mesh %s)", source, policy.peer)
+        feed = self.mesh.sharing.feed(policy.peer)
+        pipe = feed.subscribe()
+        # The caller fetches /v1/services/ right after connecting: send changes from here on.
+        sent = feed.snapshot()
         try:
-            sock.settimeout(None)
-            while sock.recv(4096):
-                pass
-        except (OSError, ssl.SSLError):
-            pass
+            sock.settimeout(5)
+            while True:
+                readable, _, _ = select.select([sock, pipe[0]], [], [])
+                if sock in readable:
+                    try:
+                        if not sock.recv(4096):
+                            return  # the caller closed the stream
+                    except TimeoutError:
+                        pass
+                if pipe[0] in readable:
+                    os.read(pipe[0], 4096)
+                    current = feed.snapshot()
+                    events = services.watch_events(sent, current)
+                    sock.sendall(b"".join(json.dumps(e).encode() + b"\n" for e in events))
+                    sent = current
+                    if events:
+                        with self.mesh.writer.lock:
+                            status.remote_event(source)
+                        self.mesh.writer.flush(policy.peer)
+        except (OSError, ssl.SSLError, ValueError):
+            pass  # closed under us (trust changed, gateway down, shutdown)
         finally:
+            feed.unsubscribe(pipe)
             with self.mesh.writer.lock:
                 status.remote_closed(source)
             self.mesh.writer.flush(policy.peer)
@@ -443,13 +517,14 @@ class DiscoveryServer:
     def _services(
         self, sock: ssl.SSLSocket, gateway: str, policy: GatewayPolicy, source: str
     ) -> None:
+        exports = self.mesh.sharing.feed(policy.peer).snapshot()
         body = json.dumps(
             {
                 "networkGatewayEndpoints": [
                     {"address": self.mesh.ingress_address(gateway), "port": gw.SERVICE_PORT}
                 ],
-                "services": [],
-                "checksum": 0,
+                "services": [s for _h, s in sorted(exports.items())],
+                "checksum": services.checksum(exports.values()),
             }
         )
         self._respond(sock, "200 OK", body, "application/json")

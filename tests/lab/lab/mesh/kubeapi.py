@@ -182,17 +182,30 @@ class KubeApi:
         )
 
 
+def namespaced_key(obj: dict) -> str:
+    return f"{obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}"
+
+
 class Informer(threading.Thread):
     """List+watch one resource collection into a name -> object cache.
 
     ``on_change(event_type, obj, old)`` runs on this thread for every change; it must not block.
+    ``key``: the cache key of an object (default its name; ``namespaced_key`` for a collection
+    across namespaces).
     """
 
-    def __init__(self, api: KubeApi, url: str, on_change: Callable[[str, dict, dict | None], None]):
+    def __init__(
+        self,
+        api: KubeApi,
+        url: str,
+        on_change: Callable[[str, dict, dict | None], None],
+        key: Callable[[dict], str] | None = None,
+    ):
         super().__init__(name=f"informer {url}", daemon=True)
         self.api = api
         self.url = url
         self.on_change = on_change
+        self.key = key or (lambda o: o["metadata"]["name"])
         self.synced = threading.Event()
         self._lock = threading.Lock()
         self._cache: dict[str, dict] = {}
@@ -228,7 +241,7 @@ class Informer(threading.Thread):
 
     def _list(self) -> str:
         data = self.api.list(self.url)
-        fresh = {o["metadata"]["name"]: o for o in data.get("items") or []}
+        fresh = {self.key(o): o for o in data.get("items") or []}
         with self._lock:
             old, self._cache = self._cache, fresh
         for name, obj in fresh.items():
@@ -263,7 +276,7 @@ class Informer(threading.Thread):
                     rv = obj["metadata"]["resourceVersion"]
                     if kind == "BOOKMARK":
                         continue
-                    name = obj["metadata"]["name"]
+                    name = self.key(obj)
                     with self._lock:
                         prev = self._cache.get(name)
                         if kind == "DELETED":

@@ -447,3 +447,96 @@ def reconcile_gateways(
             pool.release(name)
             log.info("deleted gateway Service %s/%s (no longer in the SMCP)", namespace, name)
     return addresses
+
+
+# -- workloads to share (the member namespace and its Services) ----------------------------
+SMMR_NAME = "default"
+MAISTRA_V1 = "/apis/maistra.io/v1"
+WORKLOADS = ("ratings", "reviews", "details")
+WORKLOAD_PORT = 9080
+
+
+def apps_namespace(mesh: str) -> str:
+    return f"{mesh}-apps"
+
+
+def ensure_workloads(api: KubeApi, mesh: str, namespace: str) -> None:
+    """Member namespace ``<mesh>-apps`` listed in SMMR ``default``, with bookinfo's Services.
+
+    Created if missing only: members and Services that tests add or remove later stay theirs.
+    """
+    apps = apps_namespace(mesh)
+    ensure_namespace(api, apps)
+    smmr = {
+        "apiVersion": "maistra.io/v1",
+        "kind": "ServiceMeshMemberRoll",
+        "metadata": {"name": SMMR_NAME, "namespace": namespace},
+        "spec": {"members": [apps]},
+    }
+    if _create_if_missing(api, path(MAISTRA_V1, "servicemeshmemberrolls", namespace), smmr):
+        log.info("created ServiceMeshMemberRoll %s/%s (members %s)", namespace, SMMR_NAME, apps)
+    for name in WORKLOADS:
+        labels = {"app": name, "version": "v1"}
+        service = {
+            "metadata": {"name": name, "namespace": apps, "labels": labels},
+            "spec": {
+                "selector": {"app": name},
+                "ports": [
+                    {
+                        "name": "http",
+                        "port": WORKLOAD_PORT,
+                        "targetPort": WORKLOAD_PORT,
+                        "protocol": "TCP",
+                    }
+                ],
+            },
+        }
+        if _create_if_missing(api, path(CORE, "services", apps), service):
+            log.info("created Service %s/%s", apps, name)
+
+
+def smmr_members(smmr: dict | None, namespaces) -> tuple[list[str], list[str]]:
+    """(configured, pending) members: spec.members whose namespace exists, and the others."""
+    members = list(dict.fromkeys(((smmr or {}).get("spec") or {}).get("members") or []))
+    configured = [m for m in members if namespaces.get(m) is not None]
+    return configured, [m for m in members if m not in configured]
+
+
+def write_smmr_status(api: KubeApi, smmr: dict, namespaces, now: str) -> bool:
+    """Status of SMMR ``default`` as the operator reports it; written only when it changed."""
+    configured, pending = smmr_members(smmr, namespaces)
+    status = smmr.get("status") or {}
+    ready = not pending
+    reason = "Configured" if ready else "ReconcileFailed"
+    message = (
+        "All namespaces have been configured successfully"
+        if ready
+        else f"Could not configure namespaces: {', '.join(pending)} (not found)"
+    )
+    old = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+    keep = old.get("status") == ("True" if ready else "False") and old.get("reason") == reason
+    desired = {
+        "observedGeneration": smmr["metadata"].get("generation", 1),
+        "members": configured + pending,
+        "configuredMembers": configured,
+        "pendingMembers": pending,
+        "annotations": {"configuredMemberCount": f"{len(configured)}/{len(configured + pending)}"},
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "True" if ready else "False",
+                "reason": reason,
+                "message": message,
+                "lastTransitionTime": old.get("lastTransitionTime") if keep else now,
+            }
+        ],
+    }
+    if all(status.get(k) == v for k, v in desired.items()):
+        return False
+    api.patch(
+        path(
+            MAISTRA_V1, "servicemeshmemberrolls", smmr["metadata"]["namespace"], SMMR_NAME, "status"
+        ),
+        {"status": desired},
+    )
+    return True

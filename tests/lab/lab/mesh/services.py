@@ -18,6 +18,8 @@ unmatched ones with an empty ``localService``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -315,3 +317,64 @@ def import_services(
                 break
         out[fqdn] = {"exportedName": fqdn, "localService": local}
     return [out[k] for k in sorted(out)]
+
+
+# -- the discovery wire format (Maistra's ServiceListMessage / WatchEvent) --------------------
+def _protocol(port_name: str) -> str:
+    prefix = (port_name or "").split("-", 1)[0].lower()
+    return {"http": "HTTP", "http2": "HTTP2", "https": "HTTPS", "grpc": "GRPC", "tls": "TLS"}.get(
+        prefix, "TCP"
+    )
+
+
+def service_message(export: dict, ports: Iterable[dict]) -> dict:
+    """One exported service as the exporter's discovery endpoints send it."""
+    return {
+        "name": export["name"],
+        "namespace": export["namespace"],
+        "hostname": export["exportedName"],
+        "servicePorts": [
+            {"name": p.get("name") or "", "port": p["port"], "protocol": _protocol(p.get("name"))}
+            for p in ports
+            if p.get("port")
+        ],
+    }
+
+
+def checksum(messages: Iterable[dict]) -> int:
+    """Checksum of a service list, equal on both sides when they hold the same list."""
+    raw = json.dumps(sorted(messages, key=lambda m: m["hostname"]), sort_keys=True)
+    return int(hashlib.sha256(raw.encode()).hexdigest()[:15], 16)
+
+
+def watch_events(sent: dict[str, dict], current: dict[str, dict]) -> list[dict]:
+    """add / update / delete events turning ``sent`` into ``current`` (both keyed by hostname),
+    each carrying the checksum of ``current``."""
+    total = checksum(current.values())
+    events = []
+    for host in sorted(set(sent) | set(current)):
+        if host not in current:
+            action, svc = "delete", sent[host]
+        elif host not in sent:
+            action, svc = "add", current[host]
+        elif sent[host] != current[host]:
+            action, svc = "update", current[host]
+        else:
+            continue
+        events.append({"action": action, "service": svc, "checksum": total})
+    return events
+
+
+def apply_event(services: dict[str, dict], event: dict) -> bool:
+    """Apply a watch event to the importer's copy; True when the copy changed."""
+    svc = event.get("service") or {}
+    host = svc.get("hostname") or ""
+    if not host:
+        return False
+    if event.get("action") == "delete":
+        return services.pop(host, None) is not None
+    if event.get("action") in ("add", "update"):
+        changed = services.get(host) != svc
+        services[host] = svc
+        return changed
+    return False
