@@ -9,6 +9,9 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 MESHES ?= red-mesh green-mesh blue-mesh
+# GATEWAYS=1: lab-up creates every SMCP with its federation gateways (default: a fresh install).
+GATEWAYS ?=
+WITH_GATEWAYS := $(if $(filter-out 0 no false,$(GATEWAYS)),--with-gateways)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup demo test unit lint sanity integration molecule lab-up lab-down lab-status \
@@ -21,7 +24,7 @@ setup:  ## Python environment, collections, lab binaries (idempotent)
 	@bash scripts/setup.sh
 
 demo: setup  ## start the default lab, federate it, print the matrix
-	$(LAB) up --meshes "$(MESHES)"
+	$(LAB) up --meshes "$(MESHES)" --with-gateways
 	ansible-playbook -i $(LAB_DIR)/inventory.yml playbooks/federate.yml
 
 test: setup  ## the whole suite: ruff, unit, docs, lint, sanity, lab + integration, molecule
@@ -42,8 +45,8 @@ integration: setup  ## lab and integration tests (one shared lab)
 molecule: setup  ## the molecule scenario (create lab, converge, idempotence, verify, destroy)
 	cd extensions && molecule test -s default
 
-lab-up: setup  ## start the lab (MESHES="a b c" for another set)
-	$(LAB) up --meshes "$(MESHES)"
+lab-up: setup  ## start the lab (MESHES="a b c" for another set; GATEWAYS=1: SMCPs with gateways)
+	$(LAB) up --meshes "$(MESHES)" $(WITH_GATEWAYS)
 
 lab-down:  ## stop the lab and remove its state
 	$(LAB) down

@@ -2,8 +2,9 @@
 
 ``lab``: the shared 3-mesh lab (red-mesh green-mesh blue-mesh) in ``<repo>/.lab-test``, ip block
 40, started on first use and brought down at the end of the session. Tests must leave it as they
-found it. ``lab_factory(name, meshes, ip_block)``: a private lab in ``<repo>/.lab-test-<name>``
-for tests that break things (faults, up/down); cached per name for the session.
+found it. ``lab_factory(name, meshes, ip_block, gateways=True)``: a private lab in
+``<repo>/.lab-test-<name>`` for tests that break things (faults, up/down); cached per name for the
+session. ``gateways``: started ``--with-gateways`` (SMCPs with the federation gateways).
 
 Environment: ``LAB_TEST_DIR`` moves ``<repo>/.lab-test`` (two sessions at once need two),
 ``LAB_TEST_IP_BLOCK`` changes the shared lab's ip block, ``LAB_TEST_KEEP=1`` leaves the labs
@@ -25,6 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 LAB_PYTHONPATH = REPO / "tests" / "lab"
 DEFAULT_MESHES = "red-mesh green-mesh blue-mesh"
 TEST_DIR = Path(os.environ.get("LAB_TEST_DIR") or REPO / ".lab-test").resolve()
+# Labs start `--with-gateways` until the collection creates the gateways itself (issue 6).
+LAB_GATEWAYS = True
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 # Lab tests import the lab package (e.g. lab.oauth.token_object_name).
 if str(LAB_PYTHONPATH) not in sys.path:
@@ -34,12 +37,13 @@ if str(LAB_PYTHONPATH) not in sys.path:
 class Lab:
     """A running lab, as tests see it."""
 
-    def __init__(self, directory: Path, meshes: str, ip_block: int):
+    def __init__(self, directory: Path, meshes: str, ip_block: int, gateways: bool = LAB_GATEWAYS):
         self.dir = directory
         self.kubeconfig = str(directory / "kubeconfig")
         self.inventory = str(directory / "inventory.yml")
         self.mesh_spec = meshes
         self.ip_block = ip_block
+        self.gateways = gateways
         self._clients: dict = {}
 
     @property
@@ -125,21 +129,24 @@ def _start(lab: Lab) -> None:
 
 
 def _up_args(lab: Lab) -> list[str]:
-    return ["up", "--meshes", lab.mesh_spec, "--ip-block", str(lab.ip_block)]
+    return ["up", "--meshes", lab.mesh_spec, "--ip-block", str(lab.ip_block),
+            *(["--with-gateways"] if lab.gateways else [])]
 
 
 class _Labs:
     def __init__(self):
         self.started: dict[str, Lab] = {}
 
-    def get(self, name: str, meshes: str, ip_block: int) -> Lab:
+    def get(self, name: str, meshes: str, ip_block: int, gateways: bool = LAB_GATEWAYS) -> Lab:
         lab = self.started.get(name)
         if lab is None:
             suffix = "" if name == "shared" else f"-{name}"
-            lab = self.started[name] = Lab(Path(f"{TEST_DIR}{suffix}"), meshes, ip_block)
+            lab = self.started[name] = Lab(Path(f"{TEST_DIR}{suffix}"), meshes, ip_block,
+                                           gateways)
             _start(lab)  # registered first: a failed start is brought down too
-        elif (lab.mesh_spec, lab.ip_block) != (meshes, ip_block):
-            raise ValueError(f"lab {name!r} already started with other meshes or ip block")
+        elif (lab.mesh_spec, lab.ip_block, lab.gateways) != (meshes, ip_block, gateways):
+            raise ValueError(f"lab {name!r} already started with other meshes, ip block or "
+                             "gateways")
         return lab
 
     def down_all(self) -> None:
@@ -164,5 +171,6 @@ def lab(_labs) -> Lab:
 
 @pytest.fixture(scope="session")
 def lab_factory(_labs):
-    """``lab_factory(name, meshes, ip_block)``: a private lab, started once per session."""
+    """``lab_factory(name, meshes, ip_block, gateways=True)``: a private lab, started once per
+    session."""
     return _labs.get

@@ -19,6 +19,7 @@ def _print_status(s: dict) -> None:
         return f"pid {proc['pid']} {'alive' if proc['alive'] else 'DEAD'} {proc['rss_mb']} MB"
 
     print(f"lab dir    {s['dir']}\nkubeconfig {s['kubeconfig']}\ninventory  {s['inventory']}")
+    print(f"gateways   {'pre-created (--with-gateways)' if s['gateways'] else 'none at start'}")
     print(f"etcd       {s['etcd']['endpoint']}  {p(s['etcd'])}")
     print(f"oauth      {p(s['oauth'])}")
     print("clusters:")
@@ -45,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
                       help='e.g. "red-mesh green-mesh"; "mesh:cluster" shares a cluster')
     p_up.add_argument("--ip-block", type=int, default=30,
                       help="second octet of the loopback addresses (default 30)")
+    p_up.add_argument("--with-gateways", action="store_true",
+                      help="create every SMCP with an ingress-/egress-<peer> gateway pair per "
+                           "peer (default: a fresh install without federation gateways); a "
+                           "running lab keeps the choice it was started with")
     sub.add_parser("down", help="stop every lab process and remove the state dir")
     p_status = sub.add_parser("status", help="clusters, endpoints, meshes, processes")
     p_status.add_argument("--json", action="store_true")
@@ -58,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = LabPaths(lab_dir())
     try:
         if args.cmd == "up":
-            up(paths, args.meshes, args.ip_block)
+            up(paths, args.meshes, args.ip_block, gateways=args.with_gateways)
         elif args.cmd == "down":
             down(paths)
         elif args.cmd == "status":

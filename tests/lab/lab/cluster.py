@@ -1,5 +1,5 @@
 """The Kubernetes side of the lab: etcd, one kube-apiserver + trimmed kube-controller-manager per
-cluster, identities, CRDs and RBAC, kubeconfig and inventory."""
+cluster, identities, CRDs, admission policies and RBAC, kubeconfig and inventory."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from lab import LAB_ROOT, LabError
-from lab.kube import Kube
+from lab.kube import ApiError, Kube
 from lab.pki import FRONT_PROXY_CN, OAUTH_API_SERVICE
 from lab.state import LabPaths, alive, free_port, spawn, wait_for, write_private
 
@@ -178,6 +178,11 @@ def write_inventory(paths: LabPaths, state: dict) -> None:
                 "context": cluster["automation_context"],
                 "name": m["cluster"],
             },
+            # The demo's sharing: every mesh offers its ratings Service to every peer and
+            # imports every peer's (under the default imported domain).
+            "mesh_exports": [{"service": "ratings", "namespace": f"{mesh}-apps"}],
+            "mesh_imports": [{"from": peer, "service": "ratings", "namespace": f"{peer}-apps"}
+                             for peer in state["meshes"] if peer != mesh],
         }
     inventory = {"all": {"children": {"meshes": {
         "hosts": hosts, "vars": {"federation_wait_timeout": 120}}}}}
@@ -333,19 +338,60 @@ def crds() -> list[dict]:
     return [yaml.safe_load(p.read_text()) for p in sorted((LAB_ROOT / "lab/crds").glob("*.yaml"))]
 
 
-def rbac_objects(namespaces: list[str]) -> list[dict]:
-    """The automation identity's least privilege (documented in tests/lab/README.md)."""
+def policies() -> list[dict]:
+    """The operator's admission checks as ValidatingAdmissionPolicies (+ bindings)."""
+    return [obj for p in sorted((LAB_ROOT / "lab/policies").glob("*.yaml"))
+            for obj in yaml.safe_load_all(p.read_text()) if obj]
+
+
+# A dry-run SMCP the gateway policy refuses: bootstrap waits until it does, so the mesh processes
+# (and tests) never write before the apiserver enforces the policy. Named as the mesh's own SMCP
+# so that the one-per-namespace policy lets it through on a restarted cluster.
+_POLICY_PROBE_MESSAGE = 'cannot define additional gateway named "istio-ingressgateway"'
+
+
+def _policy_probe(namespace: str) -> dict:
+    return {"apiVersion": "maistra.io/v2", "kind": "ServiceMeshControlPlane",
+            "metadata": {"name": "basic", "namespace": namespace},
+            "spec": {"gateways": {"additionalIngress": {"istio-ingressgateway": {}}}}}
+
+
+def wait_policies_enforced(kube: Kube, namespace: str, timeout: float) -> None:
+    def enforced():
+        try:
+            kube.request("POST", f"/apis/maistra.io/v2/namespaces/{namespace}/"
+                                 "servicemeshcontrolplanes?dryRun=All", _policy_probe(namespace))
+        except ApiError as e:
+            if _POLICY_PROBE_MESSAGE in str(e):
+                return True
+            raise
+        return False
+
+    wait_for(f"the SMCP admission policies enforced in {namespace}", enforced, timeout)
+
+
+def rbac_objects(namespaces: list[str], member_namespaces: list[str] = ()) -> list[dict]:
+    """The automation identity's least privilege (documented in tests/lab/README.md): a Role in
+    each mesh namespace, and in each member namespace only reading Services (pre-flight checks
+    that exported Services exist)."""
     rw = ["get", "list", "watch", "create", "update", "patch", "delete"]
     rules = [
         {"apiGroups": [""], "resources": ["configmaps"], "verbs": rw},
         {"apiGroups": ["federation.maistra.io"], "resources": ["servicemeshpeers"], "verbs": rw},
         {"apiGroups": ["federation.maistra.io"], "resources": ["servicemeshpeers/status"],
          "verbs": ["get"]},
+        # Service sharing: the collection's ExportedServiceSets / ImportedServiceSets, and their
+        # status (istiod writes it) watched by the wait.
         {"apiGroups": ["federation.maistra.io"],
-         "resources": ["exportedservicesets", "importedservicesets"], "verbs": ["get", "list"]},
+         "resources": ["exportedservicesets", "importedservicesets"], "verbs": rw},
+        # Managed gateways: one server-side apply (patch) of the SMCP's gateway entries.
         {"apiGroups": ["maistra.io"], "resources": ["servicemeshcontrolplanes"],
-         "verbs": ["get", "list"]},
-        {"apiGroups": [""], "resources": ["services", "pods", "events"], "verbs": ["get", "list"]},
+         "verbs": ["get", "list", "patch"]},
+        # Pre-flight: the member namespaces of the mesh.
+        {"apiGroups": ["maistra.io"], "resources": ["servicemeshmemberrolls"], "verbs": ["get"]},
+        # Gateway Services are waited for by watch.
+        {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [""], "resources": ["pods", "events"], "verbs": ["get", "list"]},
         {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
         {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list"]},
     ]
@@ -356,6 +402,18 @@ def rbac_objects(namespaces: list[str]) -> list[dict]:
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
             {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
              "metadata": {"name": ROLE_NAME, "namespace": ns}, "rules": rules},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+             "metadata": {"name": ROLE_NAME, "namespace": ns},
+             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                         "name": ROLE_NAME},
+             "subjects": [user]},
+        ]
+    for ns in member_namespaces:
+        objs += [
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+             "metadata": {"name": ROLE_NAME, "namespace": ns},
+             "rules": [{"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list"]}]},
             {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
              "metadata": {"name": ROLE_NAME, "namespace": ns},
              "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
@@ -420,7 +478,8 @@ def bootstrap(paths: LabPaths, state: dict, cluster: str, tokens: dict, timeout:
     for obj in oauth_api_objects(paths, state["clusters"][cluster]["oauth_port"]):
         kube.apply(obj)
     namespaces = [state["meshes"][m]["namespace"] for m in state["clusters"][cluster]["meshes"]]
-    for obj in rbac_objects(namespaces):
+    members = [f"{m}-apps" for m in state["clusters"][cluster]["meshes"]]  # see mesh/operator.py
+    for obj in rbac_objects(namespaces, members):
         kube.apply(obj)
 
     def served():
@@ -434,3 +493,6 @@ def bootstrap(paths: LabPaths, state: dict, cluster: str, tokens: dict, timeout:
 
     wait_for(f"CRDs and the OAuth API served on cluster {cluster}", served, timeout)
     wait_crds_served(paths, state, cluster, timeout)
+    for obj in policies():  # after the CRDs: a policy's paramKind must resolve
+        kube.apply(obj)
+    wait_policies_enforced(kube, namespaces[0], timeout)

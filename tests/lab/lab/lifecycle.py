@@ -39,13 +39,15 @@ def marker(paths: LabPaths) -> str:
     return f"{paths.dir}/"
 
 
-def new_state(meshes: dict[str, str], ip_block: int) -> dict:
+def new_state(meshes: dict[str, str], ip_block: int, gateways: bool = False) -> dict:
     if not 1 <= ip_block <= 253:
         raise LabError(f"--ip-block {ip_block}: must be 1-253 (second octet of 127.x addresses)")
     clusters: dict[str, dict] = {}
     for mesh, cluster in meshes.items():
         clusters.setdefault(cluster, {"meshes": []})["meshes"].append(mesh)
-    state = {"ip_block": ip_block, "etcd": {"pid": 0}, "oauth": {"pid": 0},
+    # gateways: whether each SMCP starts with an ingress-/egress-<peer> pair per peer (`up
+    # --with-gateways`) or as a fresh install without federation gateways (the default).
+    state = {"ip_block": ip_block, "gateways": gateways, "etcd": {"pid": 0}, "oauth": {"pid": 0},
              "clusters": {}, "meshes": {}}
     for name, c in clusters.items():
         port, oauth_port = free_port(), free_port()
@@ -74,8 +76,18 @@ def _secrets(paths: LabPaths) -> dict:
     return json.loads((paths.dir / "secrets.json").read_text())
 
 
-def up(paths: LabPaths, meshes_spec: str, ip_block: int, out=sys.stdout) -> dict:
-    """Start the lab, or bring a running one back to health (restart whatever died)."""
+def with_gateways(state: dict) -> bool:
+    """Labs set up before the choice was recorded all had the gateways."""
+    return state.get("gateways", True)
+
+
+def up(paths: LabPaths, meshes_spec: str, ip_block: int, gateways: bool = False,
+       out=sys.stdout) -> dict:
+    """Start the lab, or bring a running one back to health (restart whatever died).
+
+    ``gateways`` (``--with-gateways``): every SMCP starts with the federation gateways. A running
+    lab keeps the choice it was set up with; asking for gateways on one without is refused.
+    """
     started = time.monotonic()
     kc.check_binaries()
     meshes = kc.parse_meshes(meshes_spec)
@@ -86,6 +98,11 @@ def up(paths: LabPaths, meshes_spec: str, ip_block: int, out=sys.stdout) -> dict
             f"a different lab is already set up in {paths.dir} (meshes {running}, "
             f"ip block {state['ip_block']}); run `python -m lab down` first"
         )
+    if state is not None and gateways and not with_gateways(state):
+        raise LabError(
+            f"a different lab is already set up in {paths.dir} (without federation gateways); "
+            "run `python -m lab down` first to start one --with-gateways"
+        )
     if state is None:
         taken = _listening_in_block(ip_block)
         if taken:
@@ -93,7 +110,7 @@ def up(paths: LabPaths, meshes_spec: str, ip_block: int, out=sys.stdout) -> dict
                 f"--ip-block {ip_block}: {taken} is already listening (another lab uses "
                 f"127.{ip_block}.* / 127.{ip_block + 1}.*); choose another --ip-block"
             )
-        state = _prepare(paths, meshes, ip_block)
+        state = _prepare(paths, meshes, ip_block, gateways)
     tokens = _secrets(paths)
     mark = marker(paths)
 
@@ -148,7 +165,8 @@ def up(paths: LabPaths, meshes_spec: str, ip_block: int, out=sys.stdout) -> dict
     phases["meshes"] = time.monotonic() - started - sum(phases.values())
     print(f"lab up in {paths.dir} ({time.monotonic() - started:.1f}s: "
           + ", ".join(f"{k} {v:.1f}s" for k, v in phases.items()) + "): "
-          f"{len(state['clusters'])} cluster(s), {len(state['meshes'])} mesh(es)", file=out)
+          f"{len(state['clusters'])} cluster(s), {len(state['meshes'])} mesh(es), "
+          f"{'with' if with_gateways(state) else 'no'} federation gateways", file=out)
     print(f"  kubeconfig: {paths.kubeconfig}\n  inventory:  {paths.inventory}", file=out)
     return state
 
@@ -168,11 +186,11 @@ def _listening_in_block(ip_block: int) -> str | None:
     return None
 
 
-def _prepare(paths: LabPaths, meshes: dict[str, str], ip_block: int) -> dict:
+def _prepare(paths: LabPaths, meshes: dict[str, str], ip_block: int, gateways: bool) -> dict:
     """A fresh lab dir: state skeleton, PKI, identities, config files, kubeconfig, inventory."""
     for sub in ("logs", "audit", "meshes", "clusters"):
         (paths.dir / sub).mkdir(parents=True, exist_ok=True)
-    state = new_state(meshes, ip_block)
+    state = new_state(meshes, ip_block, gateways)
     for mesh in state["meshes"]:
         state["meshes"][mesh]["state_dir"] = str(paths.mesh(mesh))
         paths.mesh(mesh).mkdir(parents=True, exist_ok=True)
@@ -219,7 +237,8 @@ def mesh_args(paths: LabPaths, state: dict, mesh: str) -> list[str]:
         "--kubeconfig", str(paths.kubeconfig),
         "--context", state["clusters"][m["cluster"]]["admin_context"],
         "--mesh", mesh, "--namespace", m["namespace"], "--trust-domain", m["trust_domain"],
-        "--peers", ",".join(m["peers"]),
+        # --peers: the gateway pairs the mesh's SMCP is created with (none: a fresh install).
+        "--peers", ",".join(m["peers"]) if with_gateways(state) else "",
         "--lb-prefix", m["lb_prefix"], "--pod-ip", m["pod_ip"],
         "--state-dir", m["state_dir"],
     ]
@@ -326,6 +345,7 @@ def status(paths: LabPaths) -> dict:
 
     return {
         "dir": str(paths.dir),
+        "gateways": with_gateways(state),
         "kubeconfig": str(paths.kubeconfig),
         "inventory": str(paths.inventory),
         "etcd": {"endpoint": f"http://127.0.0.1:{state['etcd'].get('port')}",

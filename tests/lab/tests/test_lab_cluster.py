@@ -136,25 +136,25 @@ def test_peer_schema_requires_kind_and_name_of_the_certificate_chain(scratch_pee
 
 
 def test_smcp_keeps_federation_gateways_and_loose_fields(lab):
+    # One SMCP per namespace (the lab's admission policy): a namespace of its own, dry run.
     smcp = lab.client("green-mesh").resources.get(api_version="maistra.io/v2",
                                                   kind="ServiceMeshControlPlane")
     name = f"scratch-{uuid.uuid4().hex[:6]}"
-    gateway = {"enabled": True, "routerMode": "sni-dnat", "requestedNetworkView": ["network-x"],
+    gateway = {"enabled": True, "routerMode": "sni-dnat",
                "service": {"type": "LoadBalancer",
                            "metadata": {"labels": {"federation.maistra.io/ingress-for": "x"}},
                            "ports": [{"port": 15443, "name": "tls"},
                                      {"port": 8188, "name": "https-discovery"}]}}
     body = {"apiVersion": "maistra.io/v2", "kind": "ServiceMeshControlPlane",
-            "metadata": {"name": name, "namespace": "green-mesh-system"},
+            "metadata": {"name": name, "namespace": "default"},
             "spec": {"version": "v2.5", "cluster": {"name": "green"},
                      "security": {"trust": {"domain": "green-mesh.local"}},
-                     "gateways": {"additionalIngress": {"ingress-x": gateway}},
+                     "gateways": {"additionalIngress": {"ingress-x": gateway},
+                                  "additionalEgress": {"egress-x": {
+                                      **gateway, "requestedNetworkView": ["network-x"]}}},
                      "addons": {"kiali": {"enabled": False}}}}
-    try:
-        got = smcp.create(body=body, namespace="green-mesh-system").to_dict()
-        assert got["spec"] == body["spec"]
-    finally:
-        smcp.delete(name=name, namespace="green-mesh-system")
+    got = smcp.create(body=body, namespace="default", dry_run="All").to_dict()
+    assert got["spec"] == body["spec"]
 
 
 # --- RBAC of the automation identity ---------------------------------------------------------
