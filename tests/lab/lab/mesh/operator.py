@@ -119,6 +119,8 @@ def publish_root(api: KubeApi, namespace: str, ca: MeshCA) -> None:
 
 # -- SMCP ----------------------------------------------------------------------------------
 def smcp_manifest(namespace: str, trust_domain: str, peers: list[str]) -> dict:
+    """The SMCP ``basic``: with an ingress-/egress-<peer> pair per peer (``lab up
+    --with-gateways``), or without ``spec.gateways`` at all (no peers: a fresh install)."""
     ingress, egress = {}, {}
     for peer in peers:
         ingress[f"ingress-{peer}"] = {
@@ -145,15 +147,14 @@ def smcp_manifest(namespace: str, trust_domain: str, peers: list[str]) -> dict:
                 ],
             },
         }
+    spec: dict = {"version": VERSION, "security": {"trust": {"domain": trust_domain}}}
+    if peers:
+        spec["gateways"] = {"additionalIngress": ingress, "additionalEgress": egress}
     return {
         "apiVersion": "maistra.io/v2",
         "kind": "ServiceMeshControlPlane",
         "metadata": {"name": SMCP_NAME, "namespace": namespace},
-        "spec": {
-            "version": VERSION,
-            "security": {"trust": {"domain": trust_domain}},
-            "gateways": {"additionalIngress": ingress, "additionalEgress": egress},
-        },
+        "spec": spec,
     }
 
 
@@ -168,7 +169,8 @@ def ensure_smcp(api: KubeApi, namespace: str, trust_domain: str, peers: list[str
 
 
 def write_smcp_status(api: KubeApi, smcp: dict, components: list[str], now: str) -> bool:
-    """Installed / Reconciled / Ready, through the status subresource, only when it changed."""
+    """Installed / Reconciled / Ready and the applied spec, through the status subresource, only
+    when it changed (``readiness`` is required by the CRD)."""
     status = smcp.get("status") or {}
     old = {c.get("type"): c for c in status.get("conditions") or []}
     wanted = [
@@ -189,8 +191,11 @@ def write_smcp_status(api: KubeApi, smcp: dict, components: list[str], now: str)
                 "lastTransitionTime": ltt or now,
             }
         )
+    spec = smcp.get("spec") or {}
     desired = {
         "observedGeneration": smcp["metadata"].get("generation", 1),
+        # The spec as applied (the operator also expands the profiles' defaults into it).
+        "appliedSpec": {**spec, "profiles": spec.get("profiles") or ["default"]},
         "operatorVersion": OPERATOR_VERSION,
         "chartVersion": OPERATOR_VERSION,
         "conditions": conditions,
