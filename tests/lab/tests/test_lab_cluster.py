@@ -188,7 +188,7 @@ def test_automation_identity_can_do_what_the_collection_needs(lab):
 
 @pytest.mark.parametrize("action", [
     "read secrets in its namespace",
-    "write the SMCP",
+    "delete the SMCP",
     "write peer status",
     "create a ConfigMap in another namespace",
     "list namespaces",
@@ -200,10 +200,9 @@ def test_automation_identity_is_refused_everything_else(lab, action):
     with pytest.raises(ForbiddenError):
         if action == "read secrets in its namespace":
             auto.resources.get(api_version="v1", kind="Secret").get(namespace=ns)
-        elif action == "write the SMCP":
-            auto.resources.get(api_version="maistra.io/v2", kind="ServiceMeshControlPlane").patch(
-                name="basic", namespace=ns, body={"spec": {"version": "v2.4"}},
-                content_type="application/merge-patch+json")
+        elif action == "delete the SMCP":  # patch (apply of its gateway entries) is allowed
+            auto.resources.get(api_version="maistra.io/v2", kind="ServiceMeshControlPlane").delete(
+                name="basic", namespace=ns, dry_run="All")
         elif action == "write peer status":
             auto.resources.get(api_version="federation.maistra.io/v1",
                                kind="ServiceMeshPeer").status.patch(
