@@ -24,7 +24,7 @@ setup:  ## Python environment, collections, lab binaries (idempotent)
 	@bash scripts/setup.sh
 
 demo: setup  ## start the default lab, federate it, print the matrix
-	$(LAB) up --meshes "$(MESHES)" --with-gateways
+	$(LAB) up --meshes "$(MESHES)" $(WITH_GATEWAYS)
 	ansible-playbook -i $(LAB_DIR)/inventory.yml playbooks/federate.yml
 
 test: setup  ## the whole suite: ruff, unit, docs, lint, sanity, lab + integration, molecule

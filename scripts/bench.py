@@ -67,7 +67,7 @@ def bench(n: int) -> dict:
     lab_dir = REPO / f".lab-bench-{n}"
     try:
         start = time.monotonic()
-        lab(lab_dir, "up", "--meshes", meshes, "--ip-block", str(IP_BLOCKS[n]), "--with-gateways")
+        lab(lab_dir, "up", "--meshes", meshes, "--ip-block", str(IP_BLOCKS[n]))
         up = time.monotonic() - start
         first = federate(lab_dir)
         rerun = federate(lab_dir)

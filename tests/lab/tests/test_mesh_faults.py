@@ -21,7 +21,7 @@ EAST, WEST = "east-mesh", "west-mesh"
 
 @pytest.fixture(scope="module")
 def fed(lab_factory):
-    lab = lab_factory("mesh-faults", f"{EAST} {WEST}", 160)
+    lab = lab_factory("mesh-faults", f"{EAST} {WEST}", 160, gateways=True)
     east, west = MeshAdmin(lab, EAST), MeshAdmin(lab, WEST)
     federate(east, west)
     federate(west, east)

@@ -27,6 +27,12 @@ UNAVAILABLE = "503 Service Unavailable"
 
 
 @pytest.fixture
+def lab(gateway_lab):
+    """These tests federate by hand: a lab whose control planes have their gateways."""
+    return gateway_lab
+
+
+@pytest.fixture
 def pair(lab):
     red, green = (MeshAdmin(lab, m) for m in lab.meshes[:2])
     for mesh in (red, green):  # the shared lab must be unfederated when we start

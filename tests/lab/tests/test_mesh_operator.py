@@ -1,6 +1,6 @@
 """What each simulated mesh puts into its namespace, as the Service Mesh operator and istiod would.
 
-Read-only checks against the shared lab.
+Read-only checks against the lab whose control planes have their federation gateways.
 """
 
 from __future__ import annotations
@@ -10,10 +10,16 @@ import ipaddress
 import socket
 import ssl
 
+import pytest
 from cryptography import x509
 from mesh_helpers import MeshAdmin
 
 from lab.mesh.pki import peer_spiffe_id
+
+
+@pytest.fixture
+def lab(gateway_lab):
+    return gateway_lab
 
 
 def test_root_ca_is_published_without_its_key(lab):

@@ -308,9 +308,10 @@ def test_the_shared_lab_starts_as_configured(lab):
     _assert_gateways(lab, lab.gateways)
 
 
-def test_the_other_choice_and_up_keeps_it(lab, lab_factory):
-    """A private lab started the other way than the shared one (with or without gateways)."""
-    other = lab_factory("h1-gateways", "east-mesh west-mesh", 156, gateways=not lab.gateways)
+def test_the_other_choice_and_up_keeps_it(lab, gateway_lab):
+    """The gateway lab is started the other way than the shared one."""
+    assert gateway_lab.gateways is not lab.gateways
+    other = gateway_lab
     _assert_gateways(other, other.gateways)
     assert ("with" if other.gateways else "no") + " federation gateways" in other.up().stdout
     proc = other.run("up", "--meshes", other.mesh_spec, "--ip-block", "156", check=False)
