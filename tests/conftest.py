@@ -172,9 +172,9 @@ def lab(_labs) -> Lab:
 
 @pytest.fixture(scope="session")
 def gateway_lab(_labs) -> Lab:
-    """A 2-mesh lab (east-mesh, west-mesh; ip block 156) started `--with-gateways`, shared by
-    the tests of the simulated mesh that federate by hand; leave it as you found it."""
-    return _labs.get("gateways", "east-mesh west-mesh", 156, gateways=True)
+    """A 3-mesh lab (east-mesh, west-mesh, north-mesh; ip block 156) started `--with-gateways`,
+    shared by the tests of the simulated mesh that federate by hand; leave it as you found it."""
+    return _labs.get("gateways", "east-mesh west-mesh north-mesh", 156, gateways=True)
 
 
 @pytest.fixture(scope="session")

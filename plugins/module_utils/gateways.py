@@ -286,7 +286,7 @@ def decide(smcp: dict, desired: dict[Key, dict], take_over: bool,
     drop them (default: all of them); those kept are re-applied as they are.
     """
     all_owners = owners(smcp)
-    entries, refusals, config = [], [], {}
+    entries, refusals, config, deletions = [], [], {}, []
     diff_before, diff_after = {}, {}
     write = force = False
 
@@ -353,10 +353,12 @@ def decide(smcp: dict, desired: dict[Key, dict], take_over: bool,
                                and key in _entries_of(m.get("fieldsV1")))
             config.setdefault(FIELD[kind], {})[name] = extract(actual, ours_fields)
             continue
-        write = True
         item = {"name": name, "kind": kind, "action": "released" if others else "removed"}
         if others:
             item["owners"] = others  # the entry stays: other managers own fields in it
+            write = True
+        else:
+            deletions.append(key)
         entries.append(item)
         show(key, copy.deepcopy(actual), copy.deepcopy(actual) if others else None)
 
@@ -374,7 +376,21 @@ def decide(smcp: dict, desired: dict[Key, dict], take_over: bool,
     if config:  # no entries left: apply no spec at all, which releases everything we owned
         apply_config["spec"] = {"gateways": config}
     return {"entries": entries, "refusals": refusals, "write": write, "force": force,
-            "config": apply_config, "before": diff_before, "after": diff_after}
+            "config": apply_config, "deletions": deletions,
+            "before": diff_before, "after": diff_after}
+
+
+def deletion_patch(smcp: dict, deletions: list[Key]) -> dict:
+    """A merge patch deleting entries only we own, guarded by the resourceVersion we read.
+
+    Not an apply that omits them: when the last entry of a map goes and another manager owns
+    the (then empty) map, the API server turns it into null, which the SMCP schema refuses.
+    """
+    gateways: dict = {}
+    for kind, name in deletions:
+        gateways.setdefault(FIELD[kind], {})[name] = None
+    return {"metadata": {"resourceVersion": smcp["metadata"].get("resourceVersion")},
+            "spec": {"gateways": gateways}}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -477,7 +493,8 @@ def apply_state(cluster, params: dict, check_mode: bool, desired: dict[Key, dict
     smcp = control_plane(cluster, namespace)
     remove = _peer_filter(params.get("links") or [], params.get("peers")) if absent else None
     plan = decide(smcp, desired, bool(params.get("take_over")), remove)
-    result = {"changed": plan["write"], "writes": 0, "entries": plan["entries"],
+    changed = plan["write"] or bool(plan["deletions"])
+    result = {"changed": changed, "writes": 0, "entries": plan["entries"],
               "diff": [], "ingress": {}}
     name = smcp["metadata"]["name"]
     if plan["refusals"]:
@@ -486,16 +503,24 @@ def apply_state(cluster, params: dict, check_mode: bool, desired: dict[Key, dict
             "the collection does not own that differ from the plan; nothing was written (set "
             "take_over to replace those fields):\n- {}".format(
                 cluster.name, namespace, name, "\n- ".join(plan["refusals"])), result)
-    if plan["write"]:
+    if changed:
         header = f"ServiceMeshControlPlane {namespace}/{name} spec.gateways"
         result["diff"] = [{"before": plan["before"], "after": plan["after"],
                            "before_header": header, "after_header": header}]
         if not check_mode:
             before = cluster.writes
             try:
-                cluster.apply(plan["config"], force=plan["force"])
+                if plan["deletions"]:
+                    smcp = cluster.patch(SERVICE_MESH_CONTROL_PLANE, namespace, name,
+                                         deletion_patch(smcp, plan["deletions"]))
+                    if plan["config"]["metadata"].get("resourceVersion"):
+                        plan["config"]["metadata"]["resourceVersion"] = \
+                            smcp["metadata"]["resourceVersion"]
+                if plan["write"]:
+                    cluster.apply(plan["config"], force=plan["force"])
             except ClusterError as exc:
-                exc.result = dict(result, changed=False, writes=cluster.writes - before)
+                exc.result = dict(result, changed=cluster.writes > before,
+                                  writes=cluster.writes - before)
                 raise
             result["writes"] = cluster.writes - before
     if absent:

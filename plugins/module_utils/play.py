@@ -29,6 +29,10 @@ def run_links(links, outside) -> object:
     return kept
 
 
+# What check mode shows as the remote address of a peer whose ingress gateway is not there yet.
+PENDING_ADDRESS = "<address of {gateway}.{namespace}, assigned once the gateway is added>"
+
+
 def _where(host: str, hostvars: Mapping) -> str:
     mesh = (hostvars.get(host) or {}).get("federation_plan_mesh") or {}
     return "mesh {} (cluster {})".format(mesh.get("name", host), mesh.get("cluster", "?"))
@@ -65,6 +69,12 @@ def peer_facts(links: list, hostvars: Mapping) -> dict:
         ingress = dict(mesh.get("ingress") or {})
         gateways = peer_vars.get("federation_gateways_result") or {}
         ingress.update(gateways.get("ingress") or {})
+        gateway = link.get("peer_ingress_gateway")
+        if "ingress" in gateways and not (ingress.get(gateway) or {}).get("addresses"):
+            # Only in check mode (a real run waits for the address or fails): the peer's
+            # managed gateway is still to be added, so its address can only be named.
+            ingress[gateway] = dict(ingress.get(gateway) or {}, addresses=[PENDING_ADDRESS.format(
+                gateway=gateway, namespace=link["peer_namespace"])])
         facts[link["peer"]] = {"root_cert": (mesh.get("root_cert") or {}).get("pem"),
                                "ingress": ingress}
     return facts

@@ -78,6 +78,19 @@ def test_typo_in_an_import_is_refused_before_any_write(lab3, clusters, tmp_path)
     assert writes(lab3, clusters, since) == 0
 
 
+def test_an_export_of_a_missing_service_fails_pre_flight_before_any_write(lab3, clusters,
+                                                                          tmp_path):
+    inv = sharing(load_inventory(lab3.inventory))
+    mesh_hosts(inv)[RED]["mesh_exports"].append({"service": "payments",
+                                                 "namespace": "red-mesh-apps"})
+    since = now()
+    run = run_playbook("federate.yml", write_inventory(tmp_path / "missing.yml", inv))
+    assert run.rc != 0
+    text = run.failure_text()
+    assert "mesh red-mesh (cluster red-mesh)" in text and "payments" in text, run.explain()
+    assert writes(lab3, clusters, since) == 0
+
+
 def test_federate_exports_and_imports_with_alias_and_as_local(lab3, mesh, inventory):
     run = run_playbook("federate.yml", inventory)
     assert run.rc == 0, run.explain()

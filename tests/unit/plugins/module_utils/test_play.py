@@ -5,7 +5,8 @@ from ansible_collections.servicemesh.federation.plugins.module_utils import play
 
 def link(mesh, peer, **extra):
     return {"mesh": mesh, "peer": peer, "peer_host": peer, "ingress_gateway": f"ingress-{peer}",
-            "egress_gateway": f"egress-{peer}", **extra}
+            "egress_gateway": f"egress-{peer}", "peer_ingress_gateway": f"ingress-{mesh}",
+            "peer_namespace": f"{peer}-system", **extra}
 
 
 def test_run_links_drops_links_to_meshes_outside_the_run_and_keeps_malformed_ones():
@@ -104,3 +105,19 @@ def test_drift_names_objects_and_gateway_entries_that_would_change():
         "mesh a (namespace a-system): ServiceMeshPeer b would be updated",
         "mesh a (namespace a-system): ServiceMeshControlPlane gateway ingress-b would be added",
     ]
+
+
+def test_check_mode_names_the_address_of_a_gateway_still_to_be_added():
+    pending = ["<address of ingress-a.b-system, assigned once the gateway is added>"]
+    for found in ({"ingress-a": {"addresses": [], "discovery_port": None}},  # Service, no address
+                  {}):                                                       # no Service yet
+        hostvars = {"b": {"federation_inspect_mesh": {"root_cert": {"pem": "B"}, "ingress": {}},
+                          "federation_gateways_result": {"ingress": found}}}
+        facts = play.peer_facts([link("a", "b", peer_namespace="b-system",
+                                      peer_ingress_gateway="ingress-a")], hostvars)
+        assert facts["b"]["ingress"]["ingress-a"]["addresses"] == pending
+    # External gateways (no gateways step): a missing address stays missing, and the
+    # desired objects name it as a problem.
+    hostvars["b"].pop("federation_gateways_result")
+    assert play.peer_facts([link("a", "b", peer_namespace="b-system",
+                                 peer_ingress_gateway="ingress-a")], hostvars)["b"]["ingress"] == {}
