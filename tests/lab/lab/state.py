@@ -133,13 +133,23 @@ def alive(pid: int | None, marker: str) -> bool:
     """
     if not pid:
         return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    if stat.rsplit(")", 1)[1].split()[0] == "Z":
-        return False
-    return marker in _cmdline(pid)
+    deadline = time.monotonic() + 2.0
+    while True:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            return False
+        cmdline = _cmdline(pid)
+        # An empty command line is a passing state: a process that has just been started is
+        # still inside execve (the kernel sets the new argv only after Popen has returned), or
+        # one that is exiting has already dropped its memory. Taking it as "dead" made `lab up`
+        # report a healthy kube-apiserver or etcd as "exited during start-up" with an empty
+        # log. Look again until it has a command line, or is gone.
+        if cmdline or time.monotonic() > deadline:
+            return marker in cmdline
+        time.sleep(0.005)
 
 
 def stop(pid: int | None, marker: str, timeout: float = 10.0) -> None:
