@@ -8,6 +8,11 @@ import os
 
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.servicemesh.federation.plugins.module_utils.cluster_passwords import (
+    PASSWORDS_ENV,
+    PasswordsError,
+    read_passwords,
+)
 from ansible_collections.servicemesh.federation.plugins.module_utils.plan import (
     PlanError,
     build_plan,
@@ -36,6 +41,20 @@ def env_auth_available(environ=None) -> bool:
                                                 and given("K8S_AUTH_PASSWORD")))))
 
 
+def passwords_file(environ=None) -> dict | None:
+    """What the plan may know of the passwords file named by FEDERATION_CLUSTER_PASSWORDS:
+    the cluster names it holds, or why it cannot be read; None when the variable is unset.
+    The passwords themselves stay here (cluster_login reads the file again for the value)."""
+    environ = os.environ if environ is None else environ
+    path = environ.get(PASSWORDS_ENV)
+    if not path:
+        return None
+    try:
+        return {"clusters": sorted(read_passwords(path))}
+    except PasswordsError as exc:
+        return {"error": str(exc)}
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
@@ -48,7 +67,8 @@ class ActionModule(ActionBase):
             env_auth = env_auth_available()
         try:
             plan = build_plan(args["meshes"], args["links"], env_auth=env_auth,
-                              outside=args["outside_meshes"], gateways=args["gateways"])
+                              outside=args["outside_meshes"], gateways=args["gateways"],
+                              passwords=passwords_file())
         except PlanError as exc:
             result.update(failed=True, msg=str(exc), problems=exc.problems)
             return result

@@ -41,6 +41,9 @@ CLUSTER_KEYS = (
     "ca_cert", "validate_certs", "name", "oauth_host",
 )
 SECRET_CLUSTER_KEYS = ("api_key", "password")
+# Names a YAML file of passwords by cluster name (the AWX credential type
+# "Service Mesh federation cluster passwords"; read in module_utils/cluster_passwords.py).
+PASSWORDS_ENV = "FEDERATION_CLUSTER_PASSWORDS"
 HIDDEN = "<hidden>"
 OVERRIDE_KEYS = ("addresses", "discovery_port", "service_port", "ingress_gateway", "egress_gateway",
                  "ingress_service")
@@ -176,8 +179,22 @@ def _str_var(hostvars: dict, key: str, default: str) -> str:
     return default if value is None else value
 
 
-def _check_cluster(p: _Problems, mesh: dict, cluster, env_auth: bool) -> str | None:
-    """Validate mesh_cluster; return the auth method or None. Never echoes secret values."""
+def cluster_name(cluster) -> str | None:
+    """The cluster's name: mesh_cluster.name, else its context, else its host (reports use it,
+    and the passwords file is keyed by it)."""
+    cluster = cluster if isinstance(cluster, dict) else {}
+    for key in ("name", "context", "host"):
+        if isinstance(cluster.get(key), str) and cluster[key]:
+            return cluster[key]
+    return None
+
+
+def _check_cluster(p: _Problems, mesh: dict, cluster, env_auth: bool,
+                   passwords: dict | None = None) -> str | None:
+    """Validate mesh_cluster; return the auth method or None. Never echoes secret values.
+
+    ``passwords`` describes the passwords file (see build_plan); None: there is none.
+    """
     if cluster is None:
         cluster = {}
     if not isinstance(cluster, dict):
@@ -208,9 +225,16 @@ def _check_cluster(p: _Problems, mesh: dict, cluster, env_auth: bool) -> str | N
         p.mesh(mesh, "mesh_cluster",
                "give either api_key or username + password, not both")
         return None
-    if given("username") != given("password"):
+    password_from_file = (given("username") and not given("password")
+                          and _password_in_file(p, mesh, cluster, passwords))
+    if password_from_file is None:
+        return None
+    if given("username") != (given("password") or password_from_file):
         missing = "password" if given("username") else "username"
-        p.mesh(mesh, f"mesh_cluster.{missing}", "missing (username and password go together)")
+        p.mesh(mesh, f"mesh_cluster.{missing}",
+               "missing (username and password go together"
+               + (f"; or set {PASSWORDS_ENV} to a file of passwords by cluster name)"
+                  if missing == "password" else ")"))
         return None
     if given("api_key") or given("username"):
         if not given("host"):
@@ -225,6 +249,10 @@ def _check_cluster(p: _Problems, mesh: dict, cluster, env_auth: bool) -> str | N
     if given("host"):
         p.mesh(mesh, "mesh_cluster",
                "host given without credentials: add api_key, or username + password")
+    elif given("context"):
+        p.mesh(mesh, "mesh_cluster.kubeconfig",
+               "missing: a context needs a kubeconfig (mesh_cluster.kubeconfig, or the file "
+               "named by K8S_AUTH_KUBECONFIG)")
     else:
         p.mesh(mesh, "mesh_cluster",
                "no connection data: set kubeconfig (and optionally context), host + api_key, "
@@ -232,11 +260,30 @@ def _check_cluster(p: _Problems, mesh: dict, cluster, env_auth: bool) -> str | N
     return None
 
 
+def _password_in_file(p: _Problems, mesh: dict, cluster: dict, passwords: dict | None):
+    """Whether the passwords file has this mesh's password: True, False (no file), or None
+    (reported: the file cannot be used or lacks the cluster)."""
+    if passwords is None:
+        return False
+    name = cluster_name(cluster)
+    field = "mesh_cluster.password"
+    if passwords.get("error"):
+        p.mesh(mesh, field, f"missing, and the passwords file ({PASSWORDS_ENV}) cannot be "
+                            f"used: {passwords['error']}")
+        return None
+    names = passwords.get("clusters") or []
+    if name not in names:
+        p.mesh(mesh, field, f"missing, and the passwords file ({PASSWORDS_ENV}) has no password "
+                            f"for cluster {name!r} (the key is mesh_cluster.name, else context, "
+                            f"else host; clusters in the file: {', '.join(sorted(names))})")
+        return None
+    return True
+
+
 def _cluster_display(cluster, auth: str | None) -> str:
-    cluster = cluster if isinstance(cluster, dict) else {}
-    for key in ("name", "context", "host"):
-        if isinstance(cluster.get(key), str) and cluster[key]:
-            return cluster[key]
+    name = cluster_name(cluster)
+    if name:
+        return name
     if auth == "environment":
         return "K8S_AUTH_* environment"
     return "kubeconfig default context"
@@ -457,7 +504,8 @@ def _check_overrides(p: _Problems, mesh: dict, linked: set[str], known: set[str]
 
 
 def build_plan(meshes: dict, links: list | None = None, env_auth: bool = False,
-               outside=(), gateways: str | None = "managed") -> dict:
+               outside=(), gateways: str | None = "managed",
+               passwords: dict | None = None) -> dict:
     """Validate the inventory and return the federation plan (see docs/architecture.md).
 
     ``meshes`` maps inventory hostname -> that host's variables (mesh_* keys; other keys are
@@ -466,7 +514,10 @@ def build_plan(meshes: dict, links: list | None = None, env_auth: bool = False,
     the connection, so an empty ``mesh_cluster`` is accepted. ``outside`` names meshes of the
     inventory that are not part of this run (--limit): mesh_peers entries, exports to and
     imports from them are ignored. ``gateways`` is ``federation_gateways`` (None: managed).
-    Raises PlanError with every problem.
+    ``passwords`` describes the file named by FEDERATION_CLUSTER_PASSWORDS, when set:
+    ``{"clusters": [names it has a password for]}`` or ``{"error": why it cannot be read}``
+    (never the passwords); a mesh with a username and no password then needs its cluster name
+    (``cluster_name``) in it. Raises PlanError with every problem.
     """
     p = _Problems()
     if gateways is None:
@@ -500,7 +551,7 @@ def build_plan(meshes: dict, links: list | None = None, env_auth: bool = False,
         owner.setdefault(td, mesh)
 
     for mesh in by_host.values():
-        mesh["auth"] = _check_cluster(p, mesh, mesh["_cluster"], env_auth)
+        mesh["auth"] = _check_cluster(p, mesh, mesh["_cluster"], env_auth, passwords)
         mesh["cluster"] = _cluster_display(mesh["_cluster"], mesh["auth"])
     namespaces: dict[tuple, dict] = {}
     for mesh in by_name.values():

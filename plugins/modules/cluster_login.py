@@ -39,6 +39,24 @@ options:
       - URL of the OAuth server, when its metadata is not served by the API server at
         C(<host>/.well-known/oauth-authorization-server).
     type: str
+  passwords_file:
+    description:
+      - A YAML file mapping cluster names to passwords, used when no O(password) is given
+        (neither as an option nor as C(K8S_AUTH_PASSWORD)); the password of O(cluster_name)
+        is taken from it.
+      - The AWX credential type C(Service Mesh federation cluster passwords) writes this file
+        and sets C(FEDERATION_CLUSTER_PASSWORDS), the default of this option.
+      - Read where the module runs (the controller, for this collection's playbooks), so the
+        password never becomes an Ansible variable; it is masked in any output of the module.
+    type: path
+    version_added: 0.3.0
+  cluster_name:
+    description:
+      - The key of this cluster in O(passwords_file). The collection's login role passes
+        C(mesh_cluster.name), else C(mesh_cluster.context), else C(mesh_cluster.host).
+      - Required when the password comes from O(passwords_file).
+    type: str
+    version_added: 0.3.0
 attributes:
   action_group:
     support: full
@@ -105,11 +123,16 @@ host:
   sample: https://api.red.example.com:6443
 """
 
-from ansible.module_utils.basic import missing_required_lib  # noqa: E402
+from ansible.module_utils.basic import env_fallback, missing_required_lib  # noqa: E402
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (  # noqa: E402
     AnsibleK8SModule,
 )
 
+from ansible_collections.servicemesh.federation.plugins.module_utils.cluster_passwords import (  # noqa: E402,E501
+    PASSWORDS_ENV,
+    PasswordsError,
+    password_for,
+)
 from ansible_collections.servicemesh.federation.plugins.module_utils.common import (  # noqa: E402
     argspec,
 )
@@ -121,20 +144,38 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.oauth impor
 )
 
 
+def file_password(module) -> str | None:
+    """The password of cluster_name from passwords_file (None without a file)."""
+    path = module.params["passwords_file"]
+    if not path:
+        return None
+    if not module.params["cluster_name"]:
+        raise PasswordsError("cluster_name is required to take the password from "
+                             f"passwords_file ({path})")
+    password = password_for(path, module.params["cluster_name"])
+    module.no_log_values.add(password)  # masked like the password option would be
+    return password
+
+
 def main():
     module = AnsibleK8SModule(
         argument_spec=argspec(
             state=dict(type="str", choices=["present", "absent"], default="present"),
             oauth_host=dict(type="str"),
+            passwords_file=dict(type="path", fallback=(env_fallback, [PASSWORDS_ENV])),
+            cluster_name=dict(type="str"),
         ),
         supports_check_mode=True,
         check_k8s=False,
     )
     if not HAS_REQUESTS:
         module.fail_json(msg=missing_required_lib("requests"))
+    params = session_params(module)
     try:
-        result = apply_state(session_params(module), module.params["state"])
-    except OAuthError as exc:
+        if module.params["state"] == "present" and not params["password"]:
+            params["password"] = file_password(module)
+        result = apply_state(params, module.params["state"])
+    except (OAuthError, PasswordsError) as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**result)
 

@@ -57,6 +57,14 @@ options:
         C(name) and C(oauth_host). Connection data is complete with C(kubeconfig) (C(context)
         optional), C(host) + C(api_key), or C(host) + C(username) + C(password). Secret values
         are only checked for presence, so callers may pass them masked.
+      - With C(K8S_AUTH_KUBECONFIG) set (see O(env_auth)), C(context) alone is complete: the
+        context is looked up in that kubeconfig.
+      - With C(FEDERATION_CLUSTER_PASSWORDS) naming a YAML file of passwords by cluster name
+        (as the AWX credential type C(Service Mesh federation cluster passwords) injects it),
+        C(host) + C(username) without C(password) is complete when the file has a password
+        for the mesh's cluster name (C(name), else C(context), else C(host)); a missing entry
+        or an unreadable file is a plan problem. The plan uses only the file's cluster names;
+        no password is returned.
     type: dict
     required: true
   links:
