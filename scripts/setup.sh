@@ -74,3 +74,6 @@ fi
 # 4. The lab's control-plane binaries (skipped when the pinned versions are already built).
 command -v go >/dev/null || fail "Go is needed to build the lab's kube-apiserver and etcd"
 bash tests/lab/scripts/build.sh
+
+# 5. Debian's chromium for the report screenshot test (skipped when /usr/bin/chromium exists).
+bash scripts/setup-browser.sh
