@@ -113,6 +113,7 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.inventory i
     find_control_planes,
     kubeconfig_contexts,
     mesh_host_vars,
+    partial_views,
     records,
     rule_variables,
     same_mesh_once,
@@ -164,7 +165,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         except InventoryError as exc:
             raise AnsibleParserError(f"kubeconfig {kubeconfig}: {exc}") from exc
 
-        found = []
+        found, views = [], []
         for context in contexts:
             try:
                 cluster = connect_context(kubeconfig, context["name"])
@@ -173,13 +174,14 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 self.display.warning(f"{self.NAME}: context {context['name']!r} skipped (its "
                                      f"meshes are not in the inventory): {exc}")
                 continue
-            if note:
-                self.display.warning(f"{self.NAME}: context {context['name']!r} {note}")
             server = cluster.client.configuration.host
+            views.append({"context": context["name"], "server": server, "note": note})
             found += records(context, server, items)
             self.display.vvv(f"{self.NAME}: context {context['name']!r}: "
                              f"{len(items)} control plane(s)")
 
+        for view in partial_views(views):
+            self.display.warning(f"{self.NAME}: context {view['context']!r} {view['note']}")
         kept, dropped = same_mesh_once(found)
         for again, first in dropped:
             self.display.vvv(f"{self.NAME}: {where(again)} is the control plane already found "

@@ -140,6 +140,13 @@ def same_mesh_once(found: list[dict]) -> tuple[list[dict], list[tuple[dict, dict
     return list(kept.values()), dropped
 
 
+def partial_views(views: list[dict]) -> list[dict]:
+    """The views (context, server, note) that read only part of their API server, when no other
+    context read all of it: those may miss meshes, so the user is told."""
+    complete = {v["server"].rstrip("/") for v in views if not v["note"]}
+    return [v for v in views if v["note"] and v["server"].rstrip("/") not in complete]
+
+
 def default_mesh_name(namespace: str) -> str:
     """The default rule: the control-plane namespace without its `-system` suffix."""
     if namespace.endswith(CONTROL_PLANE_SUFFIX) and namespace != CONTROL_PLANE_SUFFIX:

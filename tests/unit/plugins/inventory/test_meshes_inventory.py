@@ -15,6 +15,7 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.inventory i
     find_control_planes,
     kubeconfig_contexts,
     mesh_host_vars,
+    partial_views,
     records,
     rule_variables,
     same_mesh_once,
@@ -202,3 +203,11 @@ def test_invalid_names_are_all_reported_with_where_they_come_from():
 def test_valid_unique_names_pass():
     a, b = record("east", "a-system"), record("east", "b-system")
     assert check_names([("a", a), ("b", b)]) == [("a", a), ("b", b)]
+
+
+def test_a_partial_view_is_reported_only_when_no_context_read_the_whole_server():
+    admin = {"context": "east", "server": "https://east:6443", "note": ""}
+    auto = {"context": "east-automation", "server": "https://east:6443/", "note": "403 ..."}
+    west = {"context": "west-automation", "server": "https://west:6443", "note": "403 ..."}
+    assert partial_views([admin, auto, west]) == [west]
+    assert partial_views([auto]) == [auto]
