@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole suite (`make test`), cheapest first:
-#   ruff + unit tests (stop here on failure), docs current, ansible-lint, ansible-test sanity,
+#   ruff + unit tests (stop here on failure), docs current, ansible-lint, the AWX extensions
+#   (execution environment build context, configure.yml arguments), ansible-test sanity,
 #   lab + integration tests (one pytest session sharing one lab), the molecule scenario.
 # Exits non-zero when any stage fails; pytest's "no tests collected" (exit 5) is a failure.
 # Any lab started during the run is stopped at the end, even on failure or Ctrl-C.
@@ -77,6 +78,7 @@ stage unit "$PY" -m pytest "${pytest_args[@]}" --junitxml="$out/junit/unit.xml" 
 
 stage docs "$PY" scripts/gen_module_docs.py --check
 stage ansible-lint bash scripts/lint.sh --ansible-lint-only
+stage awx bash scripts/awx-check.sh
 stage sanity bash scripts/sanity.sh
 
 # Everything that needs the lab: one session, one shared lab (tests/conftest.py fixtures).
