@@ -70,7 +70,7 @@ options:
         labels and annotations, and spec), C(context) and C(cluster) (the context's cluster
         name).
       - Default (unset) - the control-plane namespace without its C(-system) suffix, like
-        V(namespace | regex_replace('-system$', '')), so C(red-mesh-system) is C(red-mesh) and
+        V(namespace | regex_replace('-system$', ''\)), so C(red-mesh-system) is C(red-mesh) and
         C(istio-system) is C(istio).
       - The name must be a DNS-1123 label and unique over all contexts.
     type: str
@@ -80,13 +80,14 @@ EXAMPLES = r"""
 # meshes.yml: every mesh of every context of $K8S_AUTH_KUBECONFIG (or ~/.kube/config)
 plugin: servicemesh.federation.meshes
 
+---
 # federation.yml: chosen contexts of a named kubeconfig, meshes named by an SMCP label
 plugin: servicemesh.federation.meshes
 kubeconfig: ~/.kube/federation
 contexts: [east-automation, west-automation]
 mesh_name: smcp.metadata.labels['mesh.example.com/name'] | default(cluster)
 compose:
-  federation_wait_timeout: 600
+  federation_wait_timeout: "600"   # compose values are expressions
 keyed_groups:
   - key: mesh_cluster.name
     prefix: cluster

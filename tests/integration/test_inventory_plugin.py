@@ -195,3 +195,20 @@ def test_the_mesh_name_rule_and_constructed_groups(private, tmp_path):
     assert sorted(data["meshes"]["hosts"]) == ["alpha", "beta", "gamma"]
     assert sorted(data["cluster_duo"]["hosts"]) == ["beta", "gamma"]
     assert data["_meta"]["hostvars"]["beta"]["federation_wait_timeout"] == 600
+
+
+def test_cached_inventory_is_served_without_asking_the_clusters(private, tmp_path):
+    cache = tmp_path / "cache"
+    source = {"kubeconfig": private.kubeconfig, "contexts": ["duo", "alpha-mesh"],
+              "cache": True, "cache_plugin": "ansible.builtin.jsonfile",
+              "cache_connection": str(cache)}
+    first = list_inventory(tmp_path, source, "-vvv")
+    second = list_inventory(tmp_path, source, "-vvv")
+    assert first.rc == second.rc == 0, first.stderr + second.stderr
+    assert first.meshes == second.meshes == {m: expected(private, m) for m in private.meshes}
+    assert "context 'duo': 2 control plane(s)" in first.stdout
+    assert "control plane(s)" not in second.stdout  # read from the cache
+    stored = "".join(p.read_text() for p in cache.iterdir())
+    assert "beta-mesh-system" in stored
+    for token in lab_tokens(private):
+        assert token not in stored
