@@ -39,8 +39,8 @@ def _xml_text(value) -> str:
     return _NOT_XML.sub("\ufffd", str(value))
 
 
-def direction_cause(failure: dict) -> str:
-    """One line: why a direction failed (its status and usual meaning, missing services)."""
+def cause_parts(failure: dict) -> list[str]:
+    """Why a direction failed: its status and usual meaning, then its missing services."""
     mesh, peer = failure["direction"].split(" -> ")
     parts = []
     if not (failure["watch_connected"] and failure["remote_seen_by_peer"]):
@@ -56,7 +56,12 @@ def direction_cause(failure: dict) -> str:
         names = ", ".join(m["exported_name"] for m in exports["missing"])
         parts.append(f"{peer} exports {exports['listed']} of {exports['expected']} planned "
                      f"services to {mesh} (missing: {names})")
-    return "; ".join(parts) or failure.get("summary") or failure["state"]
+    return parts or [failure.get("summary") or failure["state"]]
+
+
+def direction_cause(failure: dict) -> str:
+    """One line: why a direction failed (the JUnit failure message)."""
+    return "; ".join(cause_parts(failure))
 
 
 def _directions(matrix: dict) -> list[tuple[str, str]]:
@@ -148,7 +153,8 @@ table.grid{border-collapse:separate;border-spacing:3px}
 .grid th.corner{text-align:right;vertical-align:bottom;color:#57606a;font-weight:400;
  white-space:nowrap;padding:0 8px 6px 0}
 .grid td{width:74px;min-width:74px;height:42px;text-align:center;vertical-align:middle;
- border-radius:4px;font-size:12px;font-weight:700;padding:2px;line-height:1.2}
+ border-radius:4px;font-size:12px;font-weight:700;padding:2px 4px;line-height:1.2;
+ white-space:nowrap}
 .grid td a{color:inherit;text-decoration:none;display:block}
 .grid td .key{display:inline-block;margin-top:2px;padding:0 5px;border-radius:8px;
  background:rgba(255,255,255,.85);color:#1f2328;font-size:11px}
@@ -163,7 +169,7 @@ ol.causes>li.failing{background:none;color:inherit}
 .causes h3{margin:0 0 6px;font-size:15px;display:flex;align-items:center;gap:8px;flex-wrap:wrap}
 .causes h3 .key{background:#1f2328;color:#fff;border-radius:10px;padding:0 8px;font-size:12px}
 .badge{border-radius:4px;padding:1px 7px;font-size:12px}
-.cause{margin:0 0 6px;font-weight:600}
+.cause{margin:0 0 4px;font-weight:600}
 .causes ul{margin:2px 0 6px;padding-left:20px}
 .causes .label{color:#57606a;font-weight:600;margin:6px 0 0}
 .causes code,.causes pre{font:12px/1.4 "DejaVu Sans Mono","Liberation Mono",monospace}
@@ -233,7 +239,7 @@ def _failure_block(key: int, failure: dict, kind: str) -> list[str]:
            f"{_e(mesh)} \u2192 {_e(peer)}"
            f'<span class="badge {kind}">{_e(failure.get("summary") or failure["state"])}'
            "</span></h3>",
-           f'<p class="cause">{_e(direction_cause(failure))}</p>']
+           *(f'<p class="cause">{_e(part)}</p>' for part in cause_parts(failure))]
     facts = [f"watch connected: {failure['watch_connected']}, remote seen by the peer: "
              f"{failure['remote_seen_by_peer']}"]
     if failure["last_disconnect_status"]:
