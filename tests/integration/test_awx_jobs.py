@@ -117,8 +117,9 @@ def test_single_cluster_with_the_builtin_bearer_token_credential(lab3, tmp_path,
     job = run_job("playbooks/federate.yml", credentials=[cred], inventory=inventory,
                   workdir=workdir, verbosity=3, job_id=47)
     assert job.rc == 0, job.explain()
-    assert sorted(job.safe_env) >= ["K8S_AUTH_API_KEY", "K8S_AUTH_HOST", "K8S_AUTH_SSL_CA_CERT",
-                                    "K8S_AUTH_VERIFY_SSL"]
+    assert {"K8S_AUTH_API_KEY", "K8S_AUTH_HOST", "K8S_AUTH_SSL_CA_CERT",
+            "K8S_AUTH_VERIFY_SSL"} <= set(job.safe_env)
+    assert job.artifacts["federation_matrix"]["cells"] == {"red-mesh": {}}
     assert job.safe_env["K8S_AUTH_API_KEY"] == "**********"
     assert job.safe_env["K8S_AUTH_VERIFY_SSL"] == "True"
     inspected = [e for e in job.events if e.get("event") == "runner_on_ok"
@@ -154,11 +155,12 @@ def test_federate_with_one_credential_for_every_cluster(lab3, clusters_credentia
 
 
 def test_verify_as_the_next_workflow_node_gets_the_artifacts(lab3, clusters_credential,
-                                                            static_inventory, workdir):
+                                                            mesh_inventory, workdir):
     if not ARTIFACTS:
         pytest.skip("the federate job did not run")
     cred, secrets = clusters_credential
-    job = run_job("playbooks/verify.yml", credentials=[cred], inventory=static_inventory,
+    # The same inventory as the federate job (a plugin source: no sharing rules).
+    job = run_job("playbooks/verify.yml", credentials=[cred], inventory=mesh_inventory,
                   workdir=workdir, extra_vars=ARTIFACTS, job_id=43)
     assert job.rc == 0 and job.status == "successful", job.explain()
     # A workflow's artifacts arrive as extra vars that are never templated (!unsafe).
