@@ -101,6 +101,14 @@ from ansible.errors import AnsibleParserError  # noqa: E402
 from ansible.module_utils.common.text.converters import to_native  # noqa: E402
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable  # noqa: E402
 
+try:  # noqa: E402
+    from ansible.template import trust_as_template
+except ImportError:  # ansible-core < 2.19 prints plain strings as they are
+
+    def trust_as_template(value):
+        return value
+
+
 from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import (  # noqa: E402
     ClusterError,
 )
@@ -121,6 +129,7 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.inventory i
     where,
 )
 
+TEMPLATE_MARKERS = ("{{", "{%", "{#")
 SOURCE_NAMES = ("meshes.yml", "meshes.yaml", "federation.yml", "federation.yaml")
 
 
@@ -211,9 +220,20 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             self.inventory.add_host(name, group=GROUP)
             hostvars = mesh_host_vars(record, kubeconfig)
             for var, value in hostvars.items():
-                self.inventory.set_variable(name, var, value)
+                self.inventory.set_variable(name, var, _plain(value))
             variables = {**rule_variables(record), **hostvars}
             self._set_composite_vars(self.get_option("compose"), variables, name, strict)
             self._add_host_to_composed_groups(self.get_option("groups"), variables, name, strict)
             self._add_host_to_keyed_groups(self.get_option("keyed_groups"), variables, name,
                                            strict)
+
+
+def _plain(value):
+    """Strings read from the clusters are untrusted, so ansible-inventory prints them as
+    {"__ansible_unsafe": ...}, which AWX would store as such. A string without template markers
+    renders as itself either way: mark it trusted so it is printed plain; others stay unsafe."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, str) and not any(m in value for m in TEMPLATE_MARKERS):
+        return trust_as_template(value)
+    return value

@@ -46,7 +46,7 @@ class Listing:
 
 
 def _plain(value):
-    """ansible-inventory marks values read from the clusters as unsafe (never templated)."""
+    """ansible-inventory marks untrusted strings (with template markers) as unsafe."""
     if isinstance(value, dict):
         if set(value) == {"__ansible_unsafe"}:
             return value["__ansible_unsafe"]
@@ -97,6 +97,8 @@ def test_one_host_per_lab_mesh_through_the_admin_contexts(lab, tmp_path):
     assert listing.rc == 0, listing.stderr
     assert listing.meshes == {m: expected(lab, m) for m in lab.meshes}
     assert "WARNING" not in listing.stderr
+    # Plain strings, as AWX stores them (no template markers, so nothing to keep unsafe)
+    assert "__ansible_unsafe" not in listing.output
 
 
 def test_every_context_by_default_each_mesh_once(lab, tmp_path):
@@ -137,8 +139,8 @@ def test_meshes_sharing_a_cluster_are_all_listed(private, tmp_path):
         "kubeconfig": private.kubeconfig, "context": "duo", "name": "duo"}
 
 
-def test_unreadable_contexts_are_skipped_with_a_warning_and_no_token_is_printed(private,
-                                                                                 tmp_path):
+def test_unreadable_contexts_are_skipped_with_a_warning_and_no_token_is_printed(
+        private, tmp_path):
     config = yaml.safe_load(Path(private.kubeconfig).read_text())
     for user in config["users"]:  # the alpha-mesh admin's token is refused (401)
         if user["name"] == "alpha-mesh-admin":

@@ -211,3 +211,14 @@ def test_a_partial_view_is_reported_only_when_no_context_read_the_whole_server()
     west = {"context": "west-automation", "server": "https://west:6443", "note": "403 ..."}
     assert partial_views([admin, auto, west]) == [west]
     assert partial_views([auto]) == [auto]
+
+
+def test_plain_strings_are_trusted_and_template_markers_stay_untrusted():
+    from ansible.template import is_trusted_as_template
+
+    from ansible_collections.servicemesh.federation.plugins.inventory.meshes import _plain
+
+    value = _plain({"context": "east", "name": "{{ lookup('pipe', 'id') }}"})
+    assert value == {"context": "east", "name": "{{ lookup('pipe', 'id') }}"}
+    assert is_trusted_as_template(value["context"])
+    assert not is_trusted_as_template(value["name"])
