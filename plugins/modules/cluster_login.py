@@ -153,7 +153,9 @@ def file_password(module) -> str | None:
         raise PasswordsError("cluster_name is required to take the password from "
                              f"passwords_file ({path})")
     password = password_for(path, module.params["cluster_name"])
-    module.no_log_values.add(password)  # masked like the password option would be
+    # Masked in any output of this module, as the password option would be (AnsibleK8SModule
+    # wraps the AnsibleModule that keeps the list).
+    getattr(module, "_module", module).no_log_values.add(password)
     return password
 
 

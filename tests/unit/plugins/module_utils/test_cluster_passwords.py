@@ -176,14 +176,16 @@ def test_plan_action_accepts_a_context_with_the_kubeconfig_from_the_environment(
 # cluster_login takes the value straight from the file and masks it.
 
 def login_module(**params):
+    """Shaped like AnsibleK8SModule: the AnsibleModule (with no_log_values) inside."""
     base = {"passwords_file": None, "cluster_name": None}
-    return SimpleNamespace(params={**base, **params}, no_log_values=set())
+    return SimpleNamespace(params={**base, **params},
+                           _module=SimpleNamespace(no_log_values=set()))
 
 
 def test_login_takes_the_cluster_password_and_masks_it(pw_file):
     module = login_module(passwords_file=pw_file, cluster_name="east")
     assert file_password(module) == PASSWORD
-    assert PASSWORD in module.no_log_values
+    assert PASSWORD in module._module.no_log_values
     assert file_password(login_module()) is None
 
 
