@@ -6,7 +6,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: meshes
 short_description: The service meshes the clusters of a kubeconfig run, one host per mesh
-version_added: 0.3.0
+version_added: 0.2.0
 author:
   - servicemesh.federation maintainers (@servicemesh)
 description:

@@ -49,14 +49,14 @@ options:
       - Read where the module runs (the controller, for this collection's playbooks), so the
         password never becomes an Ansible variable; it is masked in any output of the module.
     type: path
-    version_added: 0.3.0
+    version_added: 0.2.0
   cluster_name:
     description:
       - The key of this cluster in O(passwords_file). The collection's login role passes
         C(mesh_cluster.name), else C(mesh_cluster.context), else C(mesh_cluster.host).
       - Required when the password comes from O(passwords_file).
     type: str
-    version_added: 0.3.0
+    version_added: 0.2.0
 attributes:
   action_group:
     support: full

@@ -57,7 +57,7 @@ options:
         C(name) and C(oauth_host). Connection data is complete with C(kubeconfig) (C(context)
         optional), C(host) + C(api_key), or C(host) + C(username) + C(password). Secret values
         are only checked for presence, so callers may pass them masked.
-      - With C(K8S_AUTH_KUBECONFIG) set (see O(env_auth)), C(context) alone is complete: the
+      - With C(K8S_AUTH_KUBECONFIG) set (see O(env_auth)), C(context) alone is complete; the
         context is looked up in that kubeconfig.
       - With C(FEDERATION_CLUSTER_PASSWORDS) naming a YAML file of passwords by cluster name
         (as the AWX credential type C(Service Mesh federation cluster passwords) injects it),
