@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 from ansible_run import load_inventory, mesh_hosts, write_inventory
-from common import lab_dir, now, run_playbook, unfederate, writes
+from common import now, run_playbook, unfederate, writes
 from kubernetes.client.exceptions import ApiException
-from readback import MANAGED, connected_both_ways, meshes
+from readback import MANAGED, connected_both_ways
 
 MESHES = ["blue-mesh", "green-mesh", "red-mesh"]
 DIRECTIONS = [(a, b) for a in MESHES for b in MESHES if a != b]
@@ -20,23 +20,6 @@ APPLY_TASK = "Create or update the CA ConfigMaps, ServiceMeshPeers and service s
 OBJECTS = ("ConfigMap", "ServiceMeshPeer", "ExportedServiceSet", "ImportedServiceSet")
 # First run: one gateway apply per mesh, then one write per object.
 FIRST_RUN_WRITES = len(MESHES) + len(OBJECTS) * len(DIRECTIONS)
-
-
-@pytest.fixture(scope="module")
-def lab3(lab):
-    unfederate(lab)  # a previous run may have left objects behind
-    yield lab
-    unfederate(lab)
-
-
-@pytest.fixture(scope="module")
-def mesh(lab3):
-    return meshes(lab_dir(lab3))
-
-
-@pytest.fixture(scope="module")
-def clusters(mesh):
-    return sorted({m.cluster for m in mesh.values()})
 
 
 @pytest.fixture(scope="module")

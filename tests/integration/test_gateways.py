@@ -6,9 +6,8 @@ before any write and left untouched, and unfederate.yml removes exactly the entr
 
 from __future__ import annotations
 
-import pytest
-from common import lab_dir, now, run_playbook, unfederate, writes
-from readback import SMCP, meshes
+from common import now, run_playbook, writes
+from readback import SMCP
 
 MESHES = ["blue-mesh", "green-mesh", "red-mesh"]
 FIELD_MANAGER = "servicemesh.federation"
@@ -25,23 +24,6 @@ def egress(name: str, peer: str) -> dict:
     return {"enabled": True, "requestedNetworkView": [f"network-{peer}"], "service": {
         "metadata": {"labels": {"federation.maistra.io/egress-for": name}},
         "ports": [{"port": 15443, "name": "tls"}, {"port": 8188, "name": "http-discovery"}]}}
-
-
-@pytest.fixture(scope="module")
-def lab3(lab):
-    unfederate(lab)
-    yield lab
-    unfederate(lab)
-
-
-@pytest.fixture(scope="module")
-def mesh(lab3):
-    return meshes(lab_dir(lab3))
-
-
-@pytest.fixture(scope="module")
-def clusters(mesh):
-    return sorted({m.cluster for m in mesh.values()})
 
 
 def test_fresh_control_planes_have_no_federation_gateways(mesh):

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 from ansible_run import load_inventory, mesh_hosts, write_inventory
-from common import lab_dir, now, run_playbook, unfederate, writes
-from readback import ESS, ISS, MANAGED, meshes
+from common import now, run_playbook, writes
+from readback import ESS, ISS, MANAGED
 
 RED, GREEN, BLUE = "red-mesh", "green-mesh", "blue-mesh"
 
@@ -35,23 +35,6 @@ def sharing(inventory: dict) -> dict:
     ]
     hosts[BLUE]["mesh_imports"] = [{"from": RED, "service": "ratings", "namespace": "shared"}]
     return inventory
-
-
-@pytest.fixture(scope="module")
-def lab3(lab):
-    unfederate(lab)
-    yield lab
-    unfederate(lab)
-
-
-@pytest.fixture(scope="module")
-def mesh(lab3):
-    return meshes(lab_dir(lab3))
-
-
-@pytest.fixture(scope="module")
-def clusters(mesh):
-    return sorted({m.cluster for m in mesh.values()})
 
 
 @pytest.fixture(scope="module")
