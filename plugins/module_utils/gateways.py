@@ -479,6 +479,16 @@ def _peer_filter(links: list, peers: list | None) -> Callable[[Key], bool]:
     return lambda key: key in names
 
 
+def _prune_filter(peers: list | None) -> Callable[[Key], bool] | None:
+    """For state=present: whether one of our entries the plan no longer gives may go. Only the
+    default-named entries of the run's meshes: an entry for a mesh left out of the run (--limit)
+    stays, and so does one whose name does not tell its peer."""
+    if peers is None:
+        return None
+    names = {ingress_gateway_name(p) for p in peers} | {egress_gateway_name(p) for p in peers}
+    return lambda key: key[1] in names
+
+
 def check_input(params: dict) -> dict[Key, dict]:
     """The desired entries (none for state=absent); bad input fails before any request."""
     if params.get("state") == "absent":
@@ -491,7 +501,10 @@ def apply_state(cluster, params: dict, check_mode: bool, desired: dict[Key, dict
     namespace = params["namespace"]
     absent = params.get("state") == "absent"
     smcp = control_plane(cluster, namespace)
-    remove = _peer_filter(params.get("links") or [], params.get("peers")) if absent else None
+    if absent:
+        remove = _peer_filter(params.get("links") or [], params.get("peers"))
+    else:
+        remove = _prune_filter(params.get("prune_peers"))
     plan = decide(smcp, desired, bool(params.get("take_over")), remove)
     changed = plan["write"] or bool(plan["deletions"])
     result = {"changed": changed, "writes": 0, "entries": plan["entries"],

@@ -95,6 +95,9 @@ def check_input(params: dict) -> list[dict]:
 
 def apply_state(cluster, params: dict, check_mode: bool, desired: list[dict]) -> dict:
     if params["state"] == "present":
+        scope = params.get("prune_peers")
+        # A set is named after its peer: those of peers outside this run (--limit) stay.
+        prunable = None if scope is None else set(scope).__contains__
         return ensure_present(cluster, params["namespace"], KINDS, desired,
-                              params["take_over"], check_mode)
+                              params["take_over"], check_mode, prunable)
     return remove(cluster, params["namespace"], params["peers"], check_mode)

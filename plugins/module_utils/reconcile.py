@@ -48,8 +48,10 @@ class Kind:
 
 
 def ensure_present(cluster, namespace: str, kinds: tuple[Kind, ...], desired: list[dict],
-                   take_over: bool, check_mode: bool) -> dict:
-    """Create / patch `desired`, delete our no-longer-desired objects of `prune` kinds."""
+                   take_over: bool, check_mode: bool,
+                   prunable: Callable[[str], bool] | None = None) -> dict:
+    """Create / patch `desired`, delete our no-longer-desired objects of `prune` kinds (only
+    those whose name `prunable` accepts, when given)."""
     writes_before = cluster.writes
     actual, managed = _read(cluster, namespace, kinds, desired)
     by_kind = {k.kind: k for k in kinds}
@@ -75,7 +77,9 @@ def ensure_present(cluster, namespace: str, kinds: tuple[Kind, ...], desired: li
                 cluster.name, MANAGED_SELECTOR, ", ".join(refused)))
     wanted = {(o["kind"], o["metadata"]["name"]) for o in desired}
     steps += _deletions(kinds, {k.kind: [o for o in managed[k.kind]
-                                         if (k.kind, o["metadata"]["name"]) not in wanted]
+                                         if (k.kind, o["metadata"]["name"]) not in wanted
+                                         and (prunable is None
+                                              or prunable(o["metadata"]["name"]))]
                                 for k in kinds if k.prune})
     result = _execute(cluster, namespace, steps, check_mode, writes_before)
     result["reconfigured"] = {} if check_mode else _reconfigured(kinds, steps, actual)

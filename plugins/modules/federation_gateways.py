@@ -80,6 +80,15 @@ options:
         every entry this collection owns is removed.
     type: list
     elements: str
+  prune_peers:
+    description:
+      - With O(state=present), the peer meshes whose entries this collection owns may be
+        removed when O(links) no longer gives them (the meshes of this run). Entries named
+        C(ingress-<peer>) / C(egress-<peer>) for other peers (left out of the run, for example
+        by C(--limit)), and entries with other names, stay.
+      - Omitted, every entry of ours that O(links) does not give is removed.
+    type: list
+    elements: str
   wait:
     description:
       - With O(state=present), wait (by watch) until every gateway Service exists and every
@@ -210,6 +219,7 @@ def main():
             links=dict(type="list", elements="dict", default=[]),
             take_over=dict(type="bool", default=False),
             peers=dict(type="list", elements="str"),
+            prune_peers=dict(type="list", elements="str"),
             wait=dict(type="bool", default=True),
             timeout=dict(type="int", default=300),
         ),

@@ -69,6 +69,15 @@ options:
         plan, instead of failing. Adopting adds our label and sets our fields.
     type: bool
     default: false
+  prune_peers:
+    description:
+      - With O(state=present), the peer meshes whose managed ExportedServiceSet and
+        ImportedServiceSet may be deleted when the plan no longer gives them (the meshes of
+        this run). Sets for other peers (left out of the run, for example by C(--limit)) stay.
+      - Omitted, every managed set the plan does not give is deleted.
+    type: list
+    elements: str
+    version_added: 0.2.0
   peers:
     description:
       - With O(state=absent), only remove the objects for these peer mesh names (the
@@ -185,6 +194,7 @@ def main():
             peer_facts=dict(type="dict", default={}),
             take_over=dict(type="bool", default=False),
             peers=dict(type="list", elements="str"),
+            prune_peers=dict(type="list", elements="str"),
         ),
         supports_check_mode=True,
     )

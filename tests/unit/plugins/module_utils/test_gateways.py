@@ -393,3 +393,18 @@ def test_ports_keyed_by_port_and_protocol_in_managed_fields_are_still_ours():
     assert owners(obj)[("ingress", "ingress-green")]["servicemesh.federation"] == {
         ("enabled",), ("service", "ports", "[port=15443]", "name"),
         ("service", "ports", "[port=15443]", "port")}
+
+
+def test_entries_of_a_peer_outside_the_run_stay():
+    cluster = FakeCluster([smcp()])
+    run(cluster, [link("green"), link("blue")])
+    # `--limit red,green`: blue is not a mesh of this run; its entries are not this run's.
+    result = run(cluster, [link("green")], prune_peers=["red", "green"])
+    assert result["writes"] == 0 and not result["changed"]
+    assert sorted(spec_gateways(cluster)["additionalIngress"]) == ["ingress-blue", "ingress-green"]
+    # Within the run, a link dropped from the plan loses its entries.
+    result = run(cluster, [link("green")], prune_peers=["red", "green", "blue"])
+    assert sorted((e["name"], e["action"]) for e in result["entries"]
+                  if e["action"] != "unchanged") == [("egress-blue", "removed"),
+                                                     ("ingress-blue", "removed")]
+    assert sorted(spec_gateways(cluster)["additionalIngress"]) == ["ingress-green"]

@@ -175,6 +175,16 @@ def test_the_sets_of_a_link_gone_from_the_plan_are_deleted_but_not_its_peer():
     assert cluster.object("ServiceMeshPeer", NS, "green") is not None
 
 
+def test_the_sets_of_a_peer_outside_the_run_stay():
+    cluster = FakeCluster()
+    run(cluster)
+    only_blue = [link for link in links() if link["peer"] == "blue"]
+    # `--limit red,blue`: green is not a mesh of this run, so its sets are not this run's.
+    result = run(cluster, links=only_blue, prune_peers=["red", "blue"])
+    assert result["writes"] == 0 and not result["changed"]
+    assert ess(cluster) is not None
+
+
 def test_pruning_in_check_mode_writes_nothing():
     cluster = FakeCluster()
     run(cluster)
