@@ -192,7 +192,7 @@ def value_paths(value, prefix: Path = ()) -> set[Path]:
                                                  for i in value):
         paths = set()
         for item in value:
-            paths |= value_paths({k: v for k, v in item.items()},
+            paths |= value_paths(dict(item.items()),
                                  prefix + (f"[port={item['port']}]",))
         return paths
     return {prefix}
@@ -441,7 +441,7 @@ def wait_for_gateways(cluster, namespace: str, desired: dict[Key, dict], timeout
         node_addresses = _node_addresses(cluster)
 
     def done(services):
-        missing, no_address, _ = _gateway_state(services, desired, node_addresses)
+        missing, no_address, _ingress = _gateway_state(services, desired, node_addresses)
         return not missing and not no_address
 
     if not wait:

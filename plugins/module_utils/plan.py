@@ -14,19 +14,14 @@ import re
 from collections.abc import Mapping
 from itertools import permutations
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.naming import (  # noqa: F401 (re-exported)
-    DEFAULT_DISCOVERY_PORT,
-    DEFAULT_SERVICE_PORT,
-    MANAGED_BY,
-    ROOT_CERT_KEY,
+from ansible_collections.servicemesh.federation.plugins.module_utils.naming import (
     ca_configmap_name,
     client_id,
     egress_gateway_name,
     ingress_gateway_name,
     network_name,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.sharing import (  # noqa: F401 (re-exported)
-    LABEL_RULE,
+from ansible_collections.servicemesh.federation.plugins.module_utils.sharing import (
     check_imports,
     dns1123_label_error,
     link_sharing,

@@ -58,7 +58,7 @@ def domain_suffix_error(value) -> str | None:
 def _label_key_error(key) -> str | None:
     if not isinstance(key, str) or not key:
         return "label keys must be non-empty strings"
-    prefix, _, name = key.rpartition("/")
+    prefix, _slash, name = key.rpartition("/")
     if prefix and (len(prefix) > 253
                    or not all(_DNS1123_LABEL.match(p) for p in prefix.split("."))):
         return f"label key {key!r}: the prefix must be a DNS name"

@@ -73,7 +73,7 @@ def wait_for(
 
     `done` is evaluated on the listed state and after every watch event.
     """
-    objects, done_in_time, _ = _wait(cluster, gvk, namespace, done, clock() + timeout, clock)
+    objects, done_in_time, _version = _wait(cluster, gvk, namespace, done, clock() + timeout, clock)
     return objects, done_in_time
 
 

@@ -144,7 +144,7 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.oauth impor
 )
 
 
-def file_password(module) -> str | None:
+def file_password(module):
     """The password of cluster_name from passwords_file (None without a file)."""
     path = module.params["passwords_file"]
     if not path:

@@ -137,7 +137,8 @@ def inject_custom(cred_type: dict, inputs: dict, env: dict, safe_env: dict, args
     sandbox_env = sandbox.ImmutableSandboxedEnvironment()
     for label, template in injectors.get("file", {}).items():
         data = sandbox_env.from_string(template).render(**namespace)
-        _, path = tempfile.mkstemp(dir=env_dir)
+        handle, path = tempfile.mkstemp(dir=env_dir)
+        os.close(handle)
         with open(path, "w") as f:
             f.write(data)
         os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)

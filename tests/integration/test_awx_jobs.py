@@ -154,8 +154,8 @@ def test_federate_with_one_credential_for_every_cluster(lab3, clusters_credentia
     ARTIFACTS.update(job.artifacts)
 
 
-def test_verify_as_the_next_workflow_node_gets_the_artifacts(lab3, clusters_credential,
-                                                            mesh_inventory, workdir):
+def test_verify_as_the_next_workflow_node_gets_the_artifacts(
+        lab3, clusters_credential, mesh_inventory, workdir):
     if not ARTIFACTS:
         pytest.skip("the federate job did not run")
     cred, secrets = clusters_credential
@@ -170,8 +170,8 @@ def test_verify_as_the_next_workflow_node_gets_the_artifacts(lab3, clusters_cred
     assert_no_secret(job, secrets)  # verbosity 0
 
 
-def test_failed_run_keeps_the_matrix_and_the_failing_direction(lab3, clusters_credential,
-                                                              static_inventory, workdir):
+def test_failed_run_keeps_the_matrix_and_the_failing_direction(
+        lab3, clusters_credential, static_inventory, workdir):
     cred, secrets = clusters_credential
     inventory = load_inventory(static_inventory)
     # red-mesh's peer for green-mesh points at an address nobody serves: red -> green breaks.

@@ -73,7 +73,7 @@ def png_pixels(png: Path) -> tuple[int, int, list[bytes]]:
         elif kind == b"IDAT":
             idat += body
         pos += 12 + length
-    width, height, depth, colour, _, _, interlace = header
+    width, height, depth, colour, _compression, _filter, interlace = header
     assert depth == 8 and colour in (2, 6) and interlace == 0, header
     bpp = 3 if colour == 2 else 4
     raw, stride, rows, prev = zlib.decompress(idat), width * bpp, [], bytearray(width * bpp)

@@ -46,14 +46,15 @@ def label_rule(selector, namespace="", aliases=None):
     return {"type": "LabelSelector", "labelSelector": sel}
 
 
-def exports(rules, services=SERVICES, members=MEMBERS):
+def exports(rules, services=None, members=None):
     warnings: list[str] = []
-    out = export_services(rules, services, members, PEER, warnings.append)
+    out = export_services(rules, SERVICES if services is None else services,
+                          MEMBERS if members is None else members, PEER, warnings.append)
     return {(e["localService"]["namespace"], e["localService"]["name"]): e for e in out}, warnings
 
 
 def exported_as(rules, **kw) -> dict:
-    got, _ = exports(rules, **kw)
+    got, _warnings = exports(rules, **kw)
     return {k: (e["namespace"], e["name"]) for k, e in got.items()}
 
 
@@ -96,7 +97,7 @@ def test_name_selector_alias_renames_and_empty_or_star_keeps(keep):
 
 
 def test_exported_fqdn_uses_the_alias_and_the_peer_name():
-    got, _ = exports([name_rule(APPS, "ratings", {"namespace": "shared", "name": "rates"})])
+    got, _warnings = exports([name_rule(APPS, "ratings", {"namespace": "shared", "name": "rates"})])
     assert got[(APPS, "ratings")]["exportedName"] == f"rates.shared.svc.{PEER}-exports.local"
 
 
@@ -271,7 +272,7 @@ def test_every_exported_service_is_listed_unmatched_with_empty_local_service():
 
 
 def test_import_matches_on_the_exported_names_with_wildcards_and_first_match_wins():
-    got, _ = imports(
+    got, _warnings = imports(
         {
             "importRules": [
                 iname_rule("*", "ratings", {"name": "rates"}),
@@ -290,7 +291,7 @@ def test_import_matches_on_the_exported_names_with_wildcards_and_first_match_win
 
 def test_import_as_local_with_alias_namespace():
     rule = iname_rule("shared", "ratings", {"namespace": "bookinfo"}, importAsLocal=True)
-    got, _ = imports({"importRules": [rule]})
+    got, _warnings = imports({"importRules": [rule]})
     assert got["ratings.shared"] == {
         "name": "ratings",
         "namespace": "bookinfo",
@@ -314,7 +315,7 @@ def test_domain_suffix_of_the_rule_overrides_the_spec():
             iname_rule(),
         ],
     }
-    got, _ = imports(spec)
+    got, _warnings = imports(spec)
     assert got["ratings.shared"]["hostname"] == "ratings.shared.ratings.example"
     assert got["reviews.shared"]["hostname"] == "reviews.shared.fed.example"
 

@@ -488,7 +488,7 @@ class DiscoveryServer:
         try:
             sock.settimeout(5)
             while True:
-                readable, _, _ = select.select([sock, pipe[0]], [], [])
+                readable = select.select([sock, pipe[0]], [], [])[0]
                 if sock in readable:
                     try:
                         if not sock.recv(4096):

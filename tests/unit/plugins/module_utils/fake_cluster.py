@@ -42,11 +42,10 @@ def _selected(obj, label_selector, field_selector):
             return False
     return True
 
-
-
 # --- server-side apply, as far as the SMCP gateway entries need it -----------------------------
 # Field sets are sets of paths of fieldsV1 keys ("f:spec", ..., 'k:{"port":15443}', "f:name").
 # Lists of mappings with a "port" are list-maps keyed by port; other lists are atomic.
+
 
 def _is_port_list(value):
     return isinstance(value, list) and value and all(
@@ -160,6 +159,7 @@ def _remove_at(value, path, others=()):
 def _related(a, b):
     n = min(len(a), len(b))
     return a[:n] == b[:n]
+
 
 class FakeCluster:
     name = "'fake' (https://127.0.0.1:6443)"

@@ -210,7 +210,7 @@ def test_apply_is_a_strict_server_side_apply_with_our_field_manager():
 
 
 def test_apply_conflict_names_the_other_manager_and_fields():
-    cluster, _ = smcp_cluster(apply=api_error(
+    cluster, _api = smcp_cluster(apply=api_error(
         409, 'Apply failed with 1 conflict: conflict with "kubectl-edit" using maistra.io/v2: '
              ".spec.gateways.additionalIngress.ingress-green.service.type"))
     with pytest.raises(ClusterError) as failure:
@@ -224,7 +224,7 @@ def test_apply_conflict_names_the_other_manager_and_fields():
 
 
 def test_apply_on_a_changed_object_says_to_run_again():
-    cluster, _ = smcp_cluster(apply=api_error(
+    cluster, _api = smcp_cluster(apply=api_error(
         409, 'Operation cannot be fulfilled on servicemeshcontrolplanes.maistra.io "basic": the '
              "object has been modified; please apply your changes to the latest version"))
     with pytest.raises(ClusterError, match="changed since it was read"):
@@ -235,7 +235,7 @@ def test_apply_admission_denial_is_the_api_message():
     denial = ('servicemeshcontrolplanes.maistra.io "basic" is invalid: ValidatingAdmissionPolicy '
               "'smcp-gateways' denied request: multiple gateways defined for "
               '"red-system/ingress-green"')
-    cluster, _ = smcp_cluster(apply=api_error(422, denial))
+    cluster, _api = smcp_cluster(apply=api_error(422, denial))
     with pytest.raises(ClusterError) as failure:
         cluster.apply(SMCP)
     assert 'multiple gateways defined for "red-system/ingress-green" (422)' in str(failure.value)

@@ -181,7 +181,7 @@ def test_adopted_entries_are_in_the_apply_when_something_else_changes():
     assert {e["name"]: e["action"] for e in result["entries"]} == {
         "ingress-green": "adopted", "egress-green": "adopted",
         "ingress-blue": "added", "egress-blue": "added"}
-    ((*_, config, force),) = applies(cluster)
+    ((*_request, config, force),) = applies(cluster)
     assert force is False  # equal values: co-owned, no conflict
     assert config["spec"]["gateways"]["additionalIngress"]["ingress-green"] == ingress(
         "ingress-green")
@@ -214,7 +214,7 @@ def test_take_over_forces_the_apply_and_makes_the_fields_ours():
     assert result["writes"] == 1
     assert {e["name"]: e["action"] for e in result["entries"]} == {
         "ingress-green": "updated", "egress-green": "added"}
-    ((*_, force),) = applies(cluster)
+    ((*_request, force),) = applies(cluster)
     assert force is True
     assert spec_gateways(cluster)["additionalIngress"]["ingress-green"] == ingress(
         "ingress-green")

@@ -4,11 +4,13 @@ import copy
 
 import pytest
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.plan import (
-    CLIENT_ID_RE,
+from ansible_collections.servicemesh.federation.plugins.module_utils.naming import (
     DEFAULT_DISCOVERY_PORT,
     DEFAULT_SERVICE_PORT,
     MANAGED_BY,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.plan import (
+    CLIENT_ID_RE,
     PlanError,
     build_plan,
     plan_input,
@@ -587,8 +589,7 @@ def test_typo_guard_when_nothing_matching_is_exported_to_this_mesh(exports, impo
 def test_imports_from_meshes_outside_the_run_are_skipped():
     meshes = {"red": mesh(), "green": mesh(mesh_imports=[
         {"from": "blue", "service": "x", "namespace": "y"},
-        {"from": "red", "service": "ratings", "namespace": "red-apps"}]),
-              }
+        {"from": "red", "service": "ratings", "namespace": "red-apps"}])}
     meshes["red"]["mesh_exports"] = [dict(RATINGS, to=["green", "blue"])]
     assert any("mesh_imports[0].from: unknown mesh 'blue'" in p for p in problems_of(meshes))
     plan = build_plan(meshes, outside=["blue"])

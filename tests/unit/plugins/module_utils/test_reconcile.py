@@ -228,10 +228,10 @@ def test_bad_rules_fail_before_any_request():
 WIDGET = Kind("ConfigMap", ("v1", "ConfigMap"), "data")
 
 
-def widget(data, labels=LABEL):
+def widget(data, managed=True):
     meta = {"name": "w", "namespace": NS}
-    if labels:
-        meta["labels"] = dict(labels)
+    if managed:
+        meta["labels"] = dict(LABEL)
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}
 
 
@@ -259,7 +259,7 @@ def test_only_pruned_kinds_lose_undesired_objects():
 
 
 def test_pruning_never_deletes_foreign_objects():
-    cluster = FakeCluster([widget({"a": "1"}, labels=None)])
+    cluster = FakeCluster([widget({"a": "1"}, managed=False)])
     pruning = Kind("ConfigMap", ("v1", "ConfigMap"), "data", prune=True)
     result = ensure_present(cluster, NS, (pruning,), [], False, False)
     assert result["writes"] == 0 and cluster.object("ConfigMap", NS, "w") is not None

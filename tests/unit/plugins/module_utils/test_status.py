@@ -347,9 +347,9 @@ def test_cell_with_every_import_in_is_ok():
     plan = planned_plan()
     full = imported({RATINGS: HOST, REVIEWS: HOST})
     results = {"red": {"green": with_services(connected(), full, imports=[RATINGS, REVIEWS])},
-               "green": {"red": with_services(connected(), ess=exported({RATINGS: "r",
-                                                                          REVIEWS: "v"}),
-                                              exports=[RATINGS, REVIEWS])}}
+               "green": {"red": with_services(
+                   connected(), ess=exported({RATINGS: "r", REVIEWS: "v"}),
+                   exports=[RATINGS, REVIEWS])}}
     matrix = build_matrix(results, plan)
     assert matrix["cells"]["red"]["green"]["summary"] == "connected 2/2"
     assert matrix["cells"]["red"]["green"]["imports"] == {"expected": 2, "imported": 2,
