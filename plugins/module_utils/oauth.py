@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 try:
@@ -44,6 +45,19 @@ def tls_verify(validate_certs: bool | None, ca_cert: str | None):
     return ca_cert or True
 
 
+def check_ca_cert(verify) -> None:
+    """Refuse a ca_cert that is not a file, before requests fails on it with an OSError.
+
+    A relative path is resolved against the module's working directory: the directory
+    ansible-playbook runs in (the collection's playbooks run the modules on the controller)."""
+    if not isinstance(verify, str) or os.path.isfile(verify):
+        return
+    where = "" if os.path.isabs(verify) else (
+        f" (a relative path is resolved against the directory ansible-playbook runs in, "
+        f"{os.getcwd()}, giving {os.path.abspath(verify)})")
+    raise OAuthError(f"ca_cert {verify}: no such file{where}; give the CA file's absolute path")
+
+
 def token_object_name(token: str) -> str:
     """Name of the oauthaccesstokens object that holds `token`."""
     body = token[len(TOKEN_PREFIX):] if token.startswith(TOKEN_PREFIX) else token
@@ -65,14 +79,19 @@ def token_from_location(location: str) -> str:
 
 
 def _request(session, method: str, url: str, what: str, **kwargs):
+    verify = kwargs.get("verify")
+    check_ca_cert(verify)
     try:
         return session.request(method, url, timeout=TIMEOUT, **kwargs)
     except requests.exceptions.SSLError as exc:
-        raise OAuthError(
-            f"{what}: TLS verification of {url} failed (set ca_cert to the CA that signs it): {exc}"
-        ) from exc
+        against = (f"against the CA in ca_cert {verify} (is it the CA that signs {url}?)"
+                   if isinstance(verify, str) else
+                   "against the system's CAs (set ca_cert to the CA that signs it)")
+        raise OAuthError(f"{what}: TLS verification of {url} failed {against}: {exc}") from exc
     except requests.exceptions.RequestException as exc:
-        raise OAuthError(f"{what}: cannot reach {url}: {exc}") from exc
+        raise OAuthError(f"{what}: the server is unreachable at {url}: {exc}") from exc
+    except OSError as exc:  # e.g. requests' "invalid path" for a CA bundle it cannot read
+        raise OAuthError(f"{what}: cannot use ca_cert {verify} for {url}: {exc}") from exc
 
 
 def discover(session, server: str, verify) -> dict:
@@ -106,7 +125,8 @@ def login(host: str, username: str, password: str, verify, oauth_host: str | Non
         allow_redirects=False,
     )
     if response.status_code == 401:
-        raise OAuthError(f"OAuth login at {endpoint}: the username or password was rejected (401)")
+        raise OAuthError(f"OAuth login at {endpoint}: the password of user {username} was "
+                         "rejected (401 Unauthorized): check the username and password")
     location = response.headers.get("Location", "")
     if response.status_code != 302 or not location:
         raise OAuthError(f"OAuth login at {endpoint}: expected a 302 redirect, got "

@@ -16,7 +16,13 @@ description:
     C(oauthaccesstokens.oauth.openshift.io) object, authenticating with the token itself.
     A token that is already revoked or expired is not an error.
   - TLS is verified unless O(validate_certs=false); O(ca_cert) names the CA that signs the
-    API and OAuth servers' certificates.
+    API and OAuth servers' certificates. A relative O(ca_cert) is resolved against the
+    directory the module runs in, which for the collection's playbooks (they run the modules
+    on the controller) is the directory C(ansible-playbook) was started in; a missing file is
+    an error naming the resolved path. Prefer an absolute path.
+  - A failed login's C(msg) says why (missing CA file, TLS verification against which CA,
+    username or password rejected, OAuth server unreachable at which URL) and never holds the
+    password or a token, so it can be shown even when the task itself is C(no_log).
   - Of the connection options, this module uses O(host), O(username), O(password),
     O(api_key), O(ca_cert) and O(validate_certs) (also from C(K8S_AUTH_*) variables); it
     accepts the others so that it can share C(module_defaults) with the rest of the
@@ -179,6 +185,12 @@ def main():
         result = apply_state(params, module.params["state"])
     except (OAuthError, PasswordsError) as exc:
         module.fail_json(msg=str(exc))
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        # A crash's traceback is hidden under the login task's no_log: keep its reason. The
+        # password is masked in fail_json (a no_log value); no token exists on this path.
+        module.fail_json(msg="OAuth {} at {} failed unexpectedly: {}: {}".format(
+            "login" if module.params["state"] == "present" else "logout",
+            params["host"], type(exc).__name__, exc))
     module.exit_json(**result)
 
 

@@ -4,17 +4,18 @@ the end, and no credential in any output, even at -vvv."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 import yaml
-from ansible_run import load_inventory, mesh_hosts, run_playbook, write_inventory
+from ansible_run import REPO, load_inventory, mesh_hosts, run_playbook, write_inventory
 from common import AUTOMATION_USER, lab_dir, now
 
 TOKENS = ("oauth.openshift.io/v1", "OAuthAccessToken")
 
 
-def password_inventory(lab, tmp_path, password=None):
+def password_inventory(lab, tmp_path, password=None, ca_cert=None):
     state = json.loads((lab_dir(lab) / "state.json").read_text())
     inventory = load_inventory(lab.inventory)
     passwords = []
@@ -26,7 +27,7 @@ def password_inventory(lab, tmp_path, password=None):
             "host": state["clusters"][cluster]["server"],
             "username": AUTOMATION_USER,
             "password": secret,
-            "ca_cert": str(lab_dir(lab) / "pki" / "ca.crt"),
+            "ca_cert": ca_cert or str(lab_dir(lab) / "pki" / "ca.crt"),
             # A kube-apiserver cannot serve OpenShift's OAuth metadata: name the OAuth server.
             "oauth_host": state["clusters"][cluster]["oauth_issuer"],
             "name": cluster,
@@ -84,6 +85,36 @@ def test_wrong_password_fails_clearly_without_printing_it(lab, tmp_path):
     assert all(r["result"]["msg"] for r in failed)
     clusters = set(json.loads((lab_dir(lab) / "state.json").read_text())["clusters"])
     assert all(lab.audit_writes(c, AUTOMATION_USER, since) == [] for c in clusters)
+
+
+def test_missing_relative_ca_cert_is_named_without_printing_secrets(lab, tmp_path):
+    """A relative ca_cert is resolved against the directory ansible-playbook runs in (REPO, for
+    run_playbook); a missing one is named, with the path it was looked for at."""
+    relative = "pki/ca.crt"  # relative to the lab dir, not to the directory of the run
+    inventory, passwords, _state = password_inventory(lab, tmp_path, ca_cert=relative)
+    since = now()
+    run = run_playbook("federate.yml", inventory, check=True, verbosity=3)
+    assert run.rc != 0
+    failed = [r for r in run.failures() if r["task"].endswith("Stop when the login failed")]
+    assert failed, run.explain()
+    resolved = str(REPO / relative)
+    for record in failed:
+        msg = record["result"]["msg"]
+        assert f"ca_cert {relative}: no such file" in msg, msg
+        assert resolved in msg and "absolute path" in msg, msg
+    output = run.stdout + run.stderr + json.dumps(run.records)
+    assert f"ca_cert {relative}: no such file" in run.stdout + run.stderr
+    assert not any(secret in output for secret in passwords)
+    assert "sha256~" not in output
+    clusters = set(json.loads((lab_dir(lab) / "state.json").read_text())["clusters"])
+    assert all(lab.audit_writes(c, AUTOMATION_USER, since) == [] for c in clusters)
+
+
+def test_relative_ca_cert_is_resolved_against_the_run_directory(lab, tmp_path):
+    relative = os.path.relpath(lab_dir(lab) / "pki" / "ca.crt", REPO)
+    inventory = password_inventory(lab, tmp_path, ca_cert=relative)[0]
+    run = run_playbook("federate.yml", inventory, check=True)
+    assert run.rc == 0, run.explain()
 
 
 def test_inline_kubeconfig_mapping_is_used_and_never_printed(lab, tmp_path):

@@ -69,17 +69,24 @@ def test_token_object_name_is_sha256_of_the_token_body():
     assert "=" not in name and "+" not in name and "/" not in name
 
 
-def test_login_runs_the_challenging_client_flow():
+@pytest.fixture
+def ca_cert(tmp_path):
+    path = tmp_path / "ca.crt"
+    path.write_text("a CA")
+    return str(path)
+
+
+def test_login_runs_the_challenging_client_flow(ca_cert):
     session = login_session(redirect(f"access_token={TOKEN}&expires_in=86400&token_type=Bearer"))
-    assert login(API, "alice", PASSWORD, "/ca.crt", session=session) == TOKEN
+    assert login(API, "alice", PASSWORD, ca_cert, session=session) == TOKEN
     (_get, _url, discovery), (method, url, authorize) = session.sent
-    assert discovery["verify"] == "/ca.crt"
+    assert discovery["verify"] == ca_cert
     assert method == "GET"
     assert "response_type=token" in url and "client_id=openshift-challenging-client" in url
     assert authorize["auth"] == ("alice", PASSWORD)
     assert authorize["headers"]["X-CSRF-Token"]
     assert authorize["allow_redirects"] is False
-    assert authorize["verify"] == "/ca.crt"
+    assert authorize["verify"] == ca_cert
 
 
 def test_oauth_host_metadata_is_used_when_given():
@@ -94,7 +101,7 @@ def test_wrong_password_is_a_clear_error_without_the_password():
     session = login_session(Response(401, reason="Unauthorized"))
     with pytest.raises(OAuthError) as failure:
         login(API, "alice", PASSWORD, True, session=session)
-    assert "rejected" in str(failure.value)
+    assert "password of user alice was rejected (401 Unauthorized)" in str(failure.value)
     assert PASSWORD not in str(failure.value)
 
 
@@ -118,10 +125,65 @@ def test_missing_metadata_names_the_url():
         login(API, "alice", PASSWORD, True, session=session)
 
 
+def test_missing_relative_ca_cert_names_the_resolved_path_before_any_request(tmp_path,
+                                                                            monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    session = login_session(redirect(f"access_token={TOKEN}"))
+    with pytest.raises(OAuthError) as failure:
+        login(API, "alice", PASSWORD, ".lab/pki/ca.crt", session=session)
+    message = str(failure.value)
+    assert "ca_cert .lab/pki/ca.crt: no such file" in message
+    assert f"directory ansible-playbook runs in, {tmp_path}" in message
+    assert str(tmp_path / ".lab/pki/ca.crt") in message
+    assert "absolute path" in message
+    assert session.sent == [] and PASSWORD not in message
+
+
+def test_relative_ca_cert_is_resolved_against_the_working_directory(tmp_path, monkeypatch):
+    (tmp_path / "ca.crt").write_text("a CA")
+    monkeypatch.chdir(tmp_path)
+    session = login_session(redirect(f"access_token={TOKEN}"))
+    assert login(API, "alice", PASSWORD, "ca.crt", session=session) == TOKEN
+
+
+def test_missing_absolute_ca_cert_is_named(tmp_path):
+    with pytest.raises(OAuthError, match=f"ca_cert {tmp_path}/ca.crt: no such file; give"):
+        revoke(API, TOKEN, str(tmp_path / "ca.crt"), session=revoke_session(Response(200)))
+
+
+def test_unreadable_ca_bundle_is_an_error_not_a_crash():
+    # requests raises a bare OSError ("invalid path") for a CA bundle it cannot use
+    session = Session({("GET", API + "/.well-known/oauth-authorization-server"):
+                       OSError("Could not find a suitable TLS CA certificate bundle")})
+    with pytest.raises(OAuthError, match="cannot use ca_cert True for .*well-known"):
+        login(API, "alice", PASSWORD, True, session=session)
+
+
+def test_tls_failure_names_the_ca_file(tmp_path):
+    ca_cert = tmp_path / "ca.crt"
+    ca_cert.write_text("another CA")
+    session = Session({("GET", API + "/.well-known/oauth-authorization-server"):
+                       requests.exceptions.SSLError("certificate verify failed")})
+    with pytest.raises(OAuthError, match=f"TLS verification .* failed against the CA in ca_cert "
+                                         f"{ca_cert}"):
+        login(API, "alice", PASSWORD, str(ca_cert), session=session)
+
+
+def test_unreachable_oauth_server_names_the_url():
+    session = Session({
+        ("GET", API + "/.well-known/oauth-authorization-server"): Response(200, METADATA),
+        ("GET", OAUTH + "/oauth/authorize"): requests.exceptions.ConnectionError("refused")})
+    with pytest.raises(OAuthError) as failure:
+        login(API, "alice", PASSWORD, True, session=session)
+    assert f"unreachable at {OAUTH}/oauth/authorize" in str(failure.value)
+    assert PASSWORD not in str(failure.value)
+
+
 def test_tls_failure_points_at_ca_cert():
     session = Session({("GET", API + "/.well-known/oauth-authorization-server"):
                        requests.exceptions.SSLError("certificate verify failed")})
-    with pytest.raises(OAuthError, match="TLS verification .* failed .*ca_cert"):
+    with pytest.raises(OAuthError,
+                       match="TLS verification .* failed against the system.s CAs .*ca_cert"):
         login(API, "alice", PASSWORD, True, session=session)
 
 
@@ -137,12 +199,12 @@ def revoke_session(response):
     return Session({("DELETE", url): response})
 
 
-def test_revoke_deletes_the_token_object_with_the_token():
+def test_revoke_deletes_the_token_object_with_the_token(ca_cert):
     session = revoke_session(Response(200, {"kind": "Status"}))
-    assert revoke(API, TOKEN, "/ca.crt", session=session) is True
+    assert revoke(API, TOKEN, ca_cert, session=session) is True
     ((_delete, _url, sent),) = session.sent
     assert sent["headers"]["Authorization"] == "Bearer " + TOKEN
-    assert sent["verify"] == "/ca.crt"
+    assert sent["verify"] == ca_cert
 
 
 @pytest.mark.parametrize("status", [401, 404])
