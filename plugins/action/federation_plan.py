@@ -25,6 +25,10 @@ ARGUMENT_SPEC = {
     "outside_meshes": {"type": "list", "elements": "str", "default": []},
     # raw: build_plan names federation_gateways in its message; null means managed.
     "gateways": {"type": "raw", "default": "managed"},
+    # raw values of the other federation_* group variables (unset ones left out), and the names
+    # of every federation_* variable found, so build_plan can name what the user wrote.
+    "settings": {"type": "dict", "default": {}},
+    "variables": {"type": "list", "elements": "str", "default": []},
 }
 
 
@@ -68,7 +72,8 @@ class ActionModule(ActionBase):
         try:
             plan = build_plan(args["meshes"], args["links"], env_auth=env_auth,
                               outside=args["outside_meshes"], gateways=args["gateways"],
-                              passwords=passwords_file())
+                              passwords=passwords_file(), settings=args["settings"],
+                              variables=args["variables"])
         except PlanError as exc:
             result.update(failed=True, msg=str(exc), problems=exc.problems)
             return result

@@ -52,6 +52,18 @@ RESERVED_GATEWAYS = ("istio-ingressgateway", "istio-egressgateway")
 # A peer named "istio" (or "ossm") would get the CA ConfigMap "istio-ca-root-cert" (or
 # "ossm-ca-root-cert"): the name of the mesh's OWN root ConfigMap (fact sheet §2).
 RESERVED_MESH_NAMES = ("istio", "ossm")
+# Group variables a user may set for all meshes (README "Variables"); the plan checks each one.
+USER_VARIABLES = ("federation_links", "federation_wait_timeout", "federation_take_over",
+                  "federation_gateways", "federation_unfederate_mesh", "federation_report_dir")
+# The collection's roles name their variables and facts federation_<role> / federation_<role>_*
+# (federation_plan_mesh, federation_wait_peers, ...), so such names are the collection's own,
+# not user typos, even though some share a prefix with a user variable (federation_gateways_*).
+# A role-prefixed name is still a typo when it is a near miss of a user variable
+# (federation_wait_timout): no role name is within TYPO_DISTANCE edits of one (unit tested).
+ROLE_PREFIXES = ("plan", "login", "inspect", "gateways", "apply", "wait", "report")
+TYPO_DISTANCE = 2
+# Strings Ansible reads as booleans, as `-e federation_take_over=true` passes them.
+BOOL_STRINGS = ("true", "false", "yes", "no", "on", "off")
 
 CLIENT_ID_RE = re.compile(r"^[^/]+/ns/[^/]+/sa/[^/]+$")
 _DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -151,6 +163,79 @@ def port_error(value) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
         return f"must be an integer from 1 to 65535, got {value!r}"
     return None
+
+
+def _edit_distance(a: str, b: str) -> int:
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
+def _near_user_variable(name: str) -> str | None:
+    for known in USER_VARIABLES:
+        if _edit_distance(name, known) <= TYPO_DISTANCE:
+            return known
+    return None
+
+
+def unknown_variable_error(name: str) -> str | None:
+    """Why the ``federation_*`` variable ``name`` is not one a user may set, or None."""
+    if name in USER_VARIABLES:
+        return None
+    near = _near_user_variable(name)
+    role_own = any(name == f"federation_{role}" or name.startswith(f"federation_{role}_")
+                   for role in ROLE_PREFIXES)
+    if role_own and not near:
+        return None
+    hint = f"did you mean {near}? " if near else ""
+    return f"unknown variable ({hint}known: {', '.join(USER_VARIABLES)})"
+
+
+def _check_settings(p: _Problems, settings: Mapping, variables, names, outside) -> None:
+    """Check the raw values of the federation_* group variables the user set (``settings``:
+    name -> value; a missing or null entry means unset) and the names of all federation_*
+    variables found (``variables``), so that nothing is refused later by a role's argument
+    check under a name the user never wrote."""
+    for name in sorted({v for v in variables or () if isinstance(v, str)}):
+        err = unknown_variable_error(name)
+        if err:
+            p.general(name, err)
+    settings = settings or {}
+    for name in sorted(set(settings) - set(USER_VARIABLES), key=str):
+        p.general(str(name), "not a setting the plan knows")
+    timeout = settings.get("federation_wait_timeout")
+    if timeout is not None:
+        text = timeout.strip() if isinstance(timeout, str) else None
+        whole = (text.isdigit() and int(text) >= 1) if text else (
+            isinstance(timeout, int) and not isinstance(timeout, bool) and timeout >= 1)
+        if not whole:
+            p.general("federation_wait_timeout",
+                      f"must be a whole number of seconds (1 or more), got {timeout!r}")
+    take_over = settings.get("federation_take_over")
+    if take_over is not None and not (
+            isinstance(take_over, bool)
+            or (isinstance(take_over, str) and take_over.strip().lower() in BOOL_STRINGS)):
+        p.general("federation_take_over", f"must be true or false, got {take_over!r}")
+    mesh = settings.get("federation_unfederate_mesh")
+    if mesh is not None:
+        if not isinstance(mesh, str) or not mesh:
+            p.general("federation_unfederate_mesh",
+                      f"must be the name of one mesh of this run, got {mesh!r} "
+                      "(leave it unset to unfederate every mesh)")
+        elif mesh not in names:
+            where = " (left out of this run by --limit)" if mesh in outside else ""
+            p.general("federation_unfederate_mesh",
+                      f"{mesh!r} is not a mesh of this run{where} "
+                      f"(known meshes: {', '.join(sorted(names))})")
+    report_dir = settings.get("federation_report_dir")
+    if report_dir is not None and not (isinstance(report_dir, str)
+                                       and report_dir.startswith("/")):
+        p.general("federation_report_dir",
+                  f"must be an absolute path (the report files are written on the controller), "
+                  f"got {report_dir!r}")
 
 
 class _Problems:
@@ -500,7 +585,8 @@ def _check_overrides(p: _Problems, mesh: dict, linked: set[str], known: set[str]
 
 def build_plan(meshes: dict, links: list | None = None, env_auth: bool = False,
                outside=(), gateways: str | None = "managed",
-               passwords: dict | None = None) -> dict:
+               passwords: dict | None = None, settings: Mapping | None = None,
+               variables=None) -> dict:
     """Validate the inventory and return the federation plan (see docs/architecture.md).
 
     ``meshes`` maps inventory hostname -> that host's variables (mesh_* keys; other keys are
@@ -512,7 +598,11 @@ def build_plan(meshes: dict, links: list | None = None, env_auth: bool = False,
     ``passwords`` describes the file named by FEDERATION_CLUSTER_PASSWORDS, when set:
     ``{"clusters": [names it has a password for]}`` or ``{"error": why it cannot be read}``
     (never the passwords); a mesh with a username and no password then needs its cluster name
-    (``cluster_name``) in it. Raises PlanError with every problem.
+    (``cluster_name``) in it. ``settings`` holds the raw values of the other federation_*
+    group variables the user set (federation_wait_timeout, federation_take_over,
+    federation_unfederate_mesh, federation_report_dir; absent or null: unset) and
+    ``variables`` the names of every federation_* variable of the inventory, to report typos.
+    Raises PlanError with every problem.
     """
     p = _Problems()
     if gateways is None:
@@ -560,6 +650,7 @@ def build_plan(meshes: dict, links: list | None = None, env_auth: bool = False,
             namespaces.setdefault(key, mesh)
 
     names = sorted(by_name)
+    _check_settings(p, settings, variables, names, set(outside))
     directions = _directions(p, names, links)
     linked: dict[str, set[str]] = {name: set() for name in names}
     for a, b in directions:

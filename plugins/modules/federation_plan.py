@@ -88,6 +88,25 @@ options:
       - Any other value is reported as a plan problem. Null means V(managed).
     type: raw
     default: managed
+  settings:
+    description:
+      - Raw values of the other C(federation_*) group variables the user set, keyed by variable
+        name - C(federation_wait_timeout) (whole seconds, 1 or more), C(federation_take_over)
+        (true or false), C(federation_unfederate_mesh) (a mesh of this run) and
+        C(federation_report_dir) (an absolute path). Leave out (or null) what is unset.
+      - Each bad value is a plan problem naming the variable, so nothing is refused later,
+        after writes, under a role variable name.
+    type: dict
+    default: {}
+  variables:
+    description:
+      - Names of every C(federation_*) variable of the inventory. A name that is neither a
+        user variable nor a role variable or fact of this collection
+        (C(federation_<role>_*)), or that is a near miss of a user variable
+        (C(federation_wait_timout)), is reported as an unknown variable.
+    type: list
+    elements: str
+    default: []
   env_auth:
     description:
       - Whether C(K8S_AUTH_*) environment variables supply the connection, so that an empty
