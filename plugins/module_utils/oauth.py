@@ -48,13 +48,13 @@ def tls_verify(validate_certs: bool | None, ca_cert: str | None):
 def check_ca_cert(verify) -> None:
     """Refuse a ca_cert that is not a file, before requests fails on it with an OSError.
 
-    A relative path is resolved against the module's working directory: the directory
-    ansible-playbook runs in (the collection's playbooks run the modules on the controller)."""
+    A relative path is resolved against the module's working directory, which for modules run
+    on the controller (connection local) is the playbook's directory."""
     if not isinstance(verify, str) or os.path.isfile(verify):
         return
     where = "" if os.path.isabs(verify) else (
-        f" (a relative path is resolved against the directory ansible-playbook runs in, "
-        f"{os.getcwd()}, giving {os.path.abspath(verify)})")
+        f" (a relative path is resolved against the directory the module runs in, the "
+        f"playbook's directory {os.getcwd()}, giving {os.path.abspath(verify)})")
     raise OAuthError(f"ca_cert {verify}: no such file{where}; give the CA file's absolute path")
 
 

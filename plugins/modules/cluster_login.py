@@ -18,8 +18,8 @@ description:
   - TLS is verified unless O(validate_certs=false); O(ca_cert) names the CA that signs the
     API and OAuth servers' certificates. A relative O(ca_cert) is resolved against the
     directory the module runs in, which for the collection's playbooks (they run the modules
-    on the controller) is the directory C(ansible-playbook) was started in; a missing file is
-    an error naming the resolved path. Prefer an absolute path.
+    on the controller) is the playbook's directory, not the directory C(ansible-playbook) was
+    started in; a missing file is an error naming the resolved path. Prefer an absolute path.
   - A failed login's C(msg) says why (missing CA file, TLS verification against which CA,
     username or password rejected, OAuth server unreachable at which URL) and never holds the
     password or a token, so it can be shown even when the task itself is C(no_log).

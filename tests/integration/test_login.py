@@ -12,6 +12,7 @@ import yaml
 from ansible_run import REPO, load_inventory, mesh_hosts, run_playbook, write_inventory
 from common import AUTOMATION_USER, lab_dir, now
 
+PLAYBOOKS = REPO / "playbooks"  # run_playbook's playbooks; the modules run in their directory
 TOKENS = ("oauth.openshift.io/v1", "OAuthAccessToken")
 
 
@@ -88,8 +89,8 @@ def test_wrong_password_fails_clearly_without_printing_it(lab, tmp_path):
 
 
 def test_missing_relative_ca_cert_is_named_without_printing_secrets(lab, tmp_path):
-    """A relative ca_cert is resolved against the directory ansible-playbook runs in (REPO, for
-    run_playbook); a missing one is named, with the path it was looked for at."""
+    """A relative ca_cert is resolved against the playbook's directory, where modules run on the
+    controller; a missing one is named, with the path it was looked for at."""
     relative = "pki/ca.crt"  # relative to the lab dir, not to the directory of the run
     inventory, passwords, _state = password_inventory(lab, tmp_path, ca_cert=relative)
     since = now()
@@ -97,7 +98,7 @@ def test_missing_relative_ca_cert_is_named_without_printing_secrets(lab, tmp_pat
     assert run.rc != 0
     failed = [r for r in run.failures() if r["task"].endswith("Stop when the login failed")]
     assert failed, run.explain()
-    resolved = str(REPO / relative)
+    resolved = str(PLAYBOOKS / relative)
     for record in failed:
         msg = record["result"]["msg"]
         assert f"ca_cert {relative}: no such file" in msg, msg
@@ -110,8 +111,8 @@ def test_missing_relative_ca_cert_is_named_without_printing_secrets(lab, tmp_pat
     assert all(lab.audit_writes(c, AUTOMATION_USER, since) == [] for c in clusters)
 
 
-def test_relative_ca_cert_is_resolved_against_the_run_directory(lab, tmp_path):
-    relative = os.path.relpath(lab_dir(lab) / "pki" / "ca.crt", REPO)
+def test_relative_ca_cert_is_resolved_against_the_playbook_directory(lab, tmp_path):
+    relative = os.path.relpath(lab_dir(lab) / "pki" / "ca.crt", PLAYBOOKS)
     inventory = password_inventory(lab, tmp_path, ca_cert=relative)[0]
     run = run_playbook("federate.yml", inventory, check=True)
     assert run.rc == 0, run.explain()

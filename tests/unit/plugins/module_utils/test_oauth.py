@@ -133,7 +133,7 @@ def test_missing_relative_ca_cert_names_the_resolved_path_before_any_request(tmp
         login(API, "alice", PASSWORD, ".lab/pki/ca.crt", session=session)
     message = str(failure.value)
     assert "ca_cert .lab/pki/ca.crt: no such file" in message
-    assert f"directory ansible-playbook runs in, {tmp_path}" in message
+    assert f"the playbook's directory {tmp_path}" in message
     assert str(tmp_path / ".lab/pki/ca.crt") in message
     assert "absolute path" in message
     assert session.sent == [] and PASSWORD not in message
