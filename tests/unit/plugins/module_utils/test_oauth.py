@@ -125,8 +125,8 @@ def test_missing_metadata_names_the_url():
         login(API, "alice", PASSWORD, True, session=session)
 
 
-def test_missing_relative_ca_cert_names_the_resolved_path_before_any_request(tmp_path,
-                                                                            monkeypatch):
+def test_missing_relative_ca_cert_names_the_resolved_path_before_any_request(
+        tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     session = login_session(redirect(f"access_token={TOKEN}"))
     with pytest.raises(OAuthError) as failure:
