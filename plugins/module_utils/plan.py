@@ -61,6 +61,9 @@ USER_VARIABLES = ("federation_links", "federation_wait_timeout", "federation_tak
 # A role-prefixed name is still a typo when it is a near miss of a user variable
 # (federation_wait_timout): no role name is within TYPO_DISTANCE edits of one (unit tested).
 ROLE_PREFIXES = ("plan", "login", "inspect", "gateways", "apply", "wait", "report")
+# What the playbooks publish with set_stats: AWX hands a job's artifacts to the next workflow
+# node as extra variables (verify.yml after federate.yml gets federation_matrix).
+PUBLISHED_VARIABLES = ("federation_matrix",)
 TYPO_DISTANCE = 2
 # Strings Ansible reads as booleans, as `-e federation_take_over=true` passes them.
 BOOL_STRINGS = ("true", "false", "yes", "no", "on", "off")
@@ -183,7 +186,7 @@ def _near_user_variable(name: str) -> str | None:
 
 def unknown_variable_error(name: str) -> str | None:
     """Why the ``federation_*`` variable ``name`` is not one a user may set, or None."""
-    if name in USER_VARIABLES:
+    if name in USER_VARIABLES or name in PUBLISHED_VARIABLES:
         return None
     near = _near_user_variable(name)
     role_own = any(name == f"federation_{role}" or name.startswith(f"federation_{role}_")

@@ -234,3 +234,9 @@ def test_no_role_variable_or_fact_of_the_collection_counts_as_a_typo():
         n == f"federation_{r}" or n.startswith(f"federation_{r}_") for r in ROLE_PREFIXES)]
     flagged = {n: unknown_variable_error(n) for n in role_named if unknown_variable_error(n)}
     assert flagged == {}
+
+
+def test_the_published_matrix_is_not_a_typo():
+    """AWX passes federate.yml's artifacts (set_stats) to the next workflow node as extra
+    variables: verify.yml then sees federation_matrix."""
+    assert unknown_variable_error("federation_matrix") is None
