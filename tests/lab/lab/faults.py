@@ -34,6 +34,20 @@ def _pick(state: dict, section: str, name: str) -> dict:
     return state[section][name]
 
 
+def _istiod_not_ready(paths: LabPaths, state: dict, mesh: dict) -> None:
+    """What the Deployment controller would show once istiod's pod is gone (the process that
+    keeps the status true while it runs is stopped); istiod-up's new process writes it ready."""
+    from lab.mesh import operator
+    from lab.mesh.kubeapi import ApiError, KubeApi
+
+    context = state["clusters"][mesh["cluster"]]["admin_context"]
+    try:
+        operator.write_deployment_status(KubeApi(str(paths.kubeconfig), context),
+                                         mesh["namespace"], operator.ISTIOD, False)
+    except ApiError as e:
+        raise LabError(f"istiod stopped, but its Deployment status was not written: {e}") from e
+
+
 def inject(paths: LabPaths, kind: str, target: str, arg: str | None = None) -> str:
     """Apply one fault and return a one-line description; returns once the effect is in place."""
     if kind not in USAGE:
@@ -56,6 +70,7 @@ def inject(paths: LabPaths, kind: str, target: str, arg: str | None = None) -> s
     mesh = _pick(state, "meshes", target)
     if kind == "istiod-down":
         stop(mesh["pid"], mark)
+        _istiod_not_ready(paths, state, mesh)
         return f"mesh control plane (istiod) of {target} stopped"
     if kind == "istiod-up":
         if not alive(mesh["pid"], mark):

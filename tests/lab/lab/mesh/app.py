@@ -71,6 +71,8 @@ class Mesh:
         self._accounts: set[str] = set()
         self._smcp_status_written: tuple = ()
         self._lb_written: dict[str, tuple] = {}
+        self._istiod_ready_written = False
+        self._gateway_ready_written: dict[str, bool | None] = {}
         self._contexts: dict[tuple, ssl.SSLContext] = {}
         self._workloads: dict[str, WorkloadCert] = {}
         self._down_file = self.state_dir / "gateways-down.json"
@@ -232,6 +234,12 @@ class Mesh:
                 self.api, smcp, ["istiod", *gateways], now_rfc3339()
             ):
                 self._smcp_status_written = seen
+        operator.reconcile_gateway_deployments(
+            self.api, self.namespace, gateways, self.gateways_down, self._gateway_ready_written
+        )
+        if not self._istiod_ready_written:  # this process is istiod: its Deployment is ready
+            operator.write_deployment_status(self.api, self.namespace, operator.ISTIOD, True)
+            self._istiod_ready_written = True
         for name, ip in self.ingress_ips.items():
             if name not in self.gateways_down:
                 try:
@@ -385,6 +393,7 @@ class Mesh:
             self.gateways_down.add(gateway)
             self._down_file.write_text(json.dumps(sorted(self.gateways_down)))
             self.listeners.close(gateway)
+            self._write_gateway_ready(gateway, False)
         return f"gateway {gateway} down"
 
     def gateway_up(self, gateway: str) -> str:
@@ -393,7 +402,12 @@ class Mesh:
             self.gateways_down.discard(gateway)
             self._down_file.write_text(json.dumps(sorted(self.gateways_down)))
             self.listeners.open(gateway, self.ingress_ips[gateway])
+            self._write_gateway_ready(gateway, True)
         return f"gateway {gateway} up on {self.ingress_ips[gateway]}"
+
+    def _write_gateway_ready(self, gateway: str, ready: bool) -> None:
+        operator.write_deployment_status(self.api, self.namespace, gateway, ready)
+        self._gateway_ready_written[gateway] = ready
 
     def _known_ingress(self, gateway: str) -> None:
         if gateway not in self.ingress_ips:

@@ -16,6 +16,7 @@ from pathlib import Path
 from lab.mesh import kubeapi
 from lab.mesh.kubeapi import APPS, CORE, MAISTRA, ApiError, KubeApi, path
 from lab.mesh.pki import MeshCA
+from lab.mesh.status import now_rfc3339
 
 log = logging.getLogger("operator")
 
@@ -545,3 +546,107 @@ def write_smmr_status(api: KubeApi, smmr: dict, namespaces, now: str) -> bool:
         {"status": desired},
     )
     return True
+
+
+# -- Deployment readiness (istiod, gateways) -----------------------------------------------
+# No scheduler or kubelet runs here, so the Deployment controller's status is written by the
+# component itself: ready while its process (or gateway listeners) serve, not ready once
+# stopped (istiod's status is written by `lab fault istiod-down`, as its process is gone).
+GATEWAY_LABEL = "maistra.io/gateway"
+
+
+def deployment_status(deployment: dict, ready: bool, now: str) -> dict:
+    """The status the Deployment controller shows for one replica that is (not) ready."""
+    replicas = (deployment.get("spec") or {}).get("replicas", 1)
+    name = deployment["metadata"]["name"]
+    if ready:
+        available = ("True", "MinimumReplicasAvailable", "Deployment has minimum availability.")
+        counts = {"readyReplicas": replicas, "availableReplicas": replicas,
+                  "unavailableReplicas": None}
+    else:
+        available = ("False", "MinimumReplicasUnavailable",
+                     "Deployment does not have minimum availability.")
+        counts = {"readyReplicas": None, "availableReplicas": None,
+                  "unavailableReplicas": replicas}
+    progressing = ("True", "NewReplicaSetAvailable",
+                   f'ReplicaSet "{name}" has successfully progressed.')
+    return {
+        "observedGeneration": deployment["metadata"].get("generation", 1),
+        "replicas": replicas,
+        "updatedReplicas": replicas,
+        **counts,
+        "conditions": [
+            {"type": kind, **dict(zip(("status", "reason", "message"), value, strict=True)),
+             "lastUpdateTime": now, "lastTransitionTime": now}
+            for kind, value in (("Available", available), ("Progressing", progressing))
+        ],
+    }
+
+
+def _shown(status: dict) -> tuple:
+    return (status.get("readyReplicas"), status.get("availableReplicas"),
+            status.get("observedGeneration"),
+            [(c.get("type"), c.get("status")) for c in status.get("conditions") or []])
+
+
+def write_deployment_status(api: KubeApi, namespace: str, name: str, ready: bool) -> bool:
+    """Write ``name``'s readiness through the status subresource when it differs; False when the
+    Deployment does not exist or already shows it."""
+    deployment = api.get(path(APPS, "deployments", namespace, name))
+    if deployment is None:
+        return False
+    desired = deployment_status(deployment, ready, now_rfc3339())
+    if _shown(deployment.get("status") or {}) == _shown(desired):
+        return False
+    api.patch(path(APPS, "deployments", namespace, name, "status"), {"status": desired})
+    log.info("Deployment %s/%s %s", namespace, name, "ready" if ready else "not ready")
+    return True
+
+
+def _gateway_deployment(namespace: str, gw: Gateway) -> dict:
+    labels = {"app": gw.name, "istio": f"{gw.kind}gateway"}
+    return {
+        "metadata": {
+            "name": gw.name,
+            "namespace": namespace,
+            "labels": {**labels, **operator_labels(namespace), GATEWAY_LABEL: gw.kind},
+        },
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": {**labels, "service.istio.io/canonical-name": gw.name}},
+                "spec": {
+                    "serviceAccountName": gw.service_account,
+                    "containers": [{"name": "istio-proxy",
+                                    "image": "registry.redhat.io/openshift-service-mesh/"
+                                             "proxyv2-rhel8:2.5"}],
+                },
+            },
+        },
+    }
+
+
+def reconcile_gateway_deployments(
+    api: KubeApi, namespace: str, gateways: dict[str, Gateway], down: set[str], written: dict
+) -> None:
+    """One Deployment per gateway, ready unless the gateway is down; removed with the gateway.
+
+    ``written``: gateway name -> readiness last written (seeded from the API on first use, so
+    a restarted mesh process also removes Deployments of gateways dropped meanwhile).
+    """
+    url = path(APPS, "deployments", namespace)
+    if not written:
+        listed = api.list(f"{url}?labelSelector={GATEWAY_LABEL}")
+        written.update({d["metadata"]["name"]: None for d in listed.get("items") or []})
+    for gw in gateways.values():
+        if gw.name not in written:
+            _create_if_missing(api, url, _gateway_deployment(namespace, gw))
+            written[gw.name] = None
+        ready = gw.name not in down
+        if written[gw.name] != ready:
+            write_deployment_status(api, namespace, gw.name, ready)
+            written[gw.name] = ready
+    for name in [n for n in written if n not in gateways]:
+        api.delete(path(APPS, "deployments", namespace, name))
+        del written[name]
