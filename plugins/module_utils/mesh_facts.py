@@ -10,11 +10,13 @@ namespace) raise.
 
 from __future__ import annotations
 
+import datetime
 import re
 
 from ansible_collections.servicemesh.federation.plugins.module_utils.certs import (
     CertError,
     parse_root_cert,
+    root_cert_problems,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import (
     CONFIGMAP,
@@ -26,7 +28,11 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.cluster imp
     AccessDenied,
     ClusterError,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.naming import ROOT_CERT_KEY
+from ansible_collections.servicemesh.federation.plugins.module_utils.naming import (
+    ROOT_CERT_KEY,
+    ROOT_FINGERPRINT_ANNOTATION,
+    ca_configmap_name,
+)
 from ansible_collections.servicemesh.federation.plugins.module_utils.objects import (
     ingress_address,
 )
@@ -39,6 +45,7 @@ NODE = ("v1", "Node")
 MEMBER_ROLL = ("maistra.io/v1", "ServiceMeshMemberRoll")
 MEMBER_ROLL_NAME = "default"  # the operator reads only the member roll named "default"
 ANY = "*"
+DEFAULT_ROOT_MIN_DAYS = 30
 
 
 def _version(text) -> tuple[int, ...] | None:
@@ -116,7 +123,8 @@ def _ca_configmap(cluster, namespace: str) -> tuple[str, str]:
     return DEFAULT_CA_CONFIGMAP, "default"
 
 
-def _root_cert(cluster, namespace: str, name: str, problems: list) -> dict | None:
+def _root_cert(cluster, namespace: str, name: str, problems: list,
+               min_days: int = DEFAULT_ROOT_MIN_DAYS, now=None) -> dict | None:
     configmap = cluster.get(CONFIGMAP, namespace, name)
     if configmap is None:
         problems.append(f"root certificate ConfigMap {namespace}/{name} does not exist "
@@ -131,8 +139,36 @@ def _root_cert(cluster, namespace: str, name: str, problems: list) -> dict | Non
     except CertError as exc:
         problems.append(f"ConfigMap {namespace}/{name} key {ROOT_CERT_KEY}: {exc}")
         return None
+    now = now or datetime.datetime.now(datetime.UTC)
+    problems.extend(f"ConfigMap {namespace}/{name} key {ROOT_CERT_KEY}: {problem}"
+                    for problem in root_cert_problems(described, min_days, now))
     return {"pem": pem, "sha256": described["sha256"], "not_after": described["not_after"],
-            "subject": described["subject"], "count": described["count"]}
+            "subject": described["subject"], "count": described["count"],
+            "fingerprint": described["fingerprint"]}
+
+
+def _root_copies(cluster, namespace: str, peers: list) -> dict:
+    """Peer -> what this mesh holds of the peer's root: its CA ConfigMap copy (one list of the
+    namespace's ConfigMaps, whoever made them) with the fingerprint recorded on it by an earlier
+    run (None for copies made before the annotation existed) and the fingerprint of its content
+    (None when it holds no readable certificate). Peers without a copy are left out."""
+    wanted = {ca_configmap_name(p["peer"]): p["peer"] for p in peers}
+    copies = {}
+    for configmap in cluster.list(CONFIGMAP, namespace):
+        meta = configmap.get("metadata") or {}
+        peer = wanted.get(meta.get("name"))
+        if peer is None:
+            continue
+        try:
+            content = parse_root_cert((configmap.get("data") or {}).get(ROOT_CERT_KEY))
+        except CertError:
+            content = None
+        copies[peer] = {
+            "configmap": meta["name"],
+            "recorded": (meta.get("annotations") or {}).get(ROOT_FINGERPRINT_ANNOTATION),
+            "content": content and content["fingerprint"],
+        }
+    return copies
 
 
 def _node_addresses(cluster) -> list[str] | None:
@@ -305,12 +341,15 @@ def peer_gateways(peers: list) -> list:
 
 
 def gather(cluster, namespace: str, peers: list, exports: list | None = None,
-           gateways_managed: bool = False) -> dict:
+           gateways_managed: bool = False, root_min_days: int = DEFAULT_ROOT_MIN_DAYS,
+           now=None) -> dict:
     """The mesh facts in the shape of mesh_info's `mesh` return value.
 
     ``exports`` are this mesh's exports ({service, namespace} or {namespace, selector}).
     With ``gateways_managed`` missing gateway Services and addresses are not problems (the
     gateways step creates them); the control plane must still be there, 2.1+ and Ready.
+    The root must be a CA certificate valid for ``root_min_days`` more days (from ``now``,
+    default: the current time); ``root_copies`` are this mesh's copies of its peers' roots.
     """
     exports = exports or []
     problems: list[str] = []
@@ -324,6 +363,7 @@ def gather(cluster, namespace: str, peers: list, exports: list | None = None,
         "ca_configmap": None,
         "ca_configmap_source": None,
         "root_cert": None,
+        "root_copies": {},
         "ingress": {},
         "members": None,
         "problems": problems,
@@ -340,5 +380,8 @@ def gather(cluster, namespace: str, peers: list, exports: list | None = None,
     if exports:
         _exports(cluster, namespace, exports, mesh["members"], problems, warnings)
     mesh["ca_configmap"], mesh["ca_configmap_source"] = _ca_configmap(cluster, namespace)
-    mesh["root_cert"] = _root_cert(cluster, namespace, mesh["ca_configmap"], problems)
+    mesh["root_cert"] = _root_cert(cluster, namespace, mesh["ca_configmap"], problems,
+                                   root_min_days, now)
+    if peers:
+        mesh["root_copies"] = _root_copies(cluster, namespace, peers)
     return mesh

@@ -15,6 +15,10 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "servicemesh.federation"}
 MANAGED_SELECTOR = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
 FIELD_MANAGER = "servicemesh.federation"
 
+# On each CA ConfigMap copy of a peer's root: the fingerprint of the root copied (certs.py
+# bundle_fingerprint). The root-change gate compares it with the peer's current root.
+ROOT_FINGERPRINT_ANNOTATION = "federation.servicemesh.io/root-sha256"
+
 DEFAULT_DISCOVERY_PORT = 8188
 DEFAULT_SERVICE_PORT = 15443
 ROOT_CERT_KEY = "root-cert.pem"

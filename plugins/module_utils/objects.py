@@ -189,6 +189,8 @@ def owned_fields(obj: dict) -> dict:
     meta = obj["metadata"]
     owned["metadata"] = {"name": meta["name"], "namespace": meta["namespace"],
                          "labels": dict(meta.get("labels") or {})}
+    if meta.get("annotations"):  # ours only (the CA ConfigMap's root fingerprint)
+        owned["metadata"]["annotations"] = dict(meta["annotations"])
     return copy.deepcopy(owned)
 
 

@@ -7,12 +7,18 @@
 
 from __future__ import annotations
 
+from ansible_collections.servicemesh.federation.plugins.module_utils.certs import (
+    CertError,
+    root_fingerprint,
+)
 from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import (
     CONFIGMAP,
     SERVICE_MESH_PEER,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.common import TaskError
 from ansible_collections.servicemesh.federation.plugins.module_utils.naming import (
+    ROOT_CERT_KEY,
+    ROOT_FINGERPRINT_ANNOTATION,
     ca_configmap_name,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.objects import (
@@ -63,13 +69,22 @@ def desired_state(namespace: str, links: list, peer_facts: dict) -> list[dict]:
             problems.append(f"no peer_facts for peer {peer!r} (its mesh_info result)")
             continue
         try:
-            desired += [*desired_objects(link, peer_facts[peer]), *service_sets(link)]
-        except (ObjectError, KeyError) as exc:
+            configmap, smp = desired_objects(link, peer_facts[peer])
+            desired += [_with_fingerprint(configmap), smp, *service_sets(link)]
+        except (ObjectError, KeyError, CertError) as exc:
             problems.append(f"link to peer {peer!r}: {exc}")
     if problems:
         raise TaskError("namespace {}: cannot build the desired objects:\n- {}".format(
             namespace, "\n- ".join(problems)))
     return desired
+
+
+def _with_fingerprint(configmap: dict) -> dict:
+    """The CA ConfigMap annotated with the fingerprint of the root it holds: what this mesh
+    trusts for the peer, compared with the peer's current root by the root-change gate."""
+    fingerprint = root_fingerprint(configmap["data"][ROOT_CERT_KEY])
+    configmap["metadata"]["annotations"] = {ROOT_FINGERPRINT_ANNOTATION: fingerprint}
+    return configmap
 
 
 def remove(cluster, namespace: str, peers: list | None, check_mode: bool) -> dict:

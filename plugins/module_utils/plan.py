@@ -54,7 +54,8 @@ RESERVED_GATEWAYS = ("istio-ingressgateway", "istio-egressgateway")
 RESERVED_MESH_NAMES = ("istio", "ossm")
 # Group variables a user may set for all meshes (README "Variables"); the plan checks each one.
 USER_VARIABLES = ("federation_links", "federation_wait_timeout", "federation_take_over",
-                  "federation_gateways", "federation_unfederate_mesh", "federation_report_dir")
+                  "federation_gateways", "federation_unfederate_mesh", "federation_report_dir",
+                  "federation_accept_root_change", "federation_root_min_days")
 # The collection's roles name their variables and facts federation_<role> / federation_<role>_*
 # (federation_plan_mesh, federation_wait_peers, ...), so such names are the collection's own,
 # not user typos, even though some share a prefix with a user variable (federation_gateways_*).
@@ -233,12 +234,44 @@ def _check_settings(p: _Problems, settings: Mapping, variables, names, outside) 
             p.general("federation_unfederate_mesh",
                       f"{mesh!r} is not a mesh of this run{where} "
                       f"(known meshes: {', '.join(sorted(names))})")
+    _check_root_settings(p, settings, names, outside)
     report_dir = settings.get("federation_report_dir")
     if report_dir is not None and not (isinstance(report_dir, str)
                                        and report_dir.startswith("/")):
         p.general("federation_report_dir",
                   f"must be an absolute path (the report files are written on the controller), "
                   f"got {report_dir!r}")
+
+
+def _check_root_settings(p: _Problems, settings: Mapping, names, outside) -> None:
+    """federation_accept_root_change: true / false or a list of meshes of this run;
+    federation_root_min_days: a whole number of days, 0 or more."""
+    accept = settings.get("federation_accept_root_change")
+    field = "federation_accept_root_change"
+    if isinstance(accept, list):
+        for i, mesh in enumerate(accept):
+            if not isinstance(mesh, str) or not mesh:
+                p.general(f"{field}[{i}]", f"must be a mesh name, got {mesh!r}")
+            elif mesh not in names:
+                where = " (left out of this run by --limit)" if mesh in outside else ""
+                p.general(f"{field}[{i}]", f"{mesh!r} is not a mesh of this run{where} "
+                                           f"(known meshes: {', '.join(sorted(names))})")
+            elif mesh in accept[:i]:
+                p.general(f"{field}[{i}]", f"{mesh!r} is listed twice")
+    elif accept is not None and not (
+            isinstance(accept, bool)
+            or (isinstance(accept, str) and accept.strip().lower() in BOOL_STRINGS)):
+        p.general(field, "must be true (accept the new root of every mesh), false, or a list "
+                         f"of the mesh names whose new root you accept, got {accept!r} (on the "
+                         "command line: -e '{\"federation_accept_root_change\": [\"<mesh>\"]}')")
+    days = settings.get("federation_root_min_days")
+    if days is not None:
+        text = days.strip() if isinstance(days, str) else None
+        whole = text.isdigit() if text else (
+            isinstance(days, int) and not isinstance(days, bool) and days >= 0)
+        if not whole:
+            p.general("federation_root_min_days",
+                      f"must be a whole number of days (0 or more), got {days!r}")
 
 
 class _Problems:

@@ -150,9 +150,11 @@ def _merge_patch(kind: Kind, actual: dict, desired: dict) -> dict:
     content = desired[kind.content]
     if kind.whole:
         content = _replacing(actual.get(kind.content), content)
-    return {"metadata": {"labels": desired["metadata"]["labels"],
-                         "resourceVersion": actual["metadata"]["resourceVersion"]},
-            kind.content: content}
+    metadata = {"labels": desired["metadata"]["labels"],
+                "resourceVersion": actual["metadata"]["resourceVersion"]}
+    if desired["metadata"].get("annotations"):  # ours only; others' annotations stay
+        metadata["annotations"] = desired["metadata"]["annotations"]
+    return {"metadata": metadata, kind.content: content}
 
 
 def _deleted_diff(obj: dict, namespace: str) -> dict:

@@ -92,8 +92,10 @@ options:
     description:
       - Raw values of the other C(federation_*) group variables the user set, keyed by variable
         name - C(federation_wait_timeout) (whole seconds, 1 or more), C(federation_take_over)
-        (true or false), C(federation_unfederate_mesh) (a mesh of this run) and
-        C(federation_report_dir) (an absolute path). Leave out (or null) what is unset.
+        (true or false), C(federation_unfederate_mesh) (a mesh of this run),
+        C(federation_report_dir) (an absolute path), C(federation_accept_root_change) (true,
+        false, or a list of meshes of this run; since 0.3.0) and C(federation_root_min_days)
+        (whole days, 0 or more; since 0.3.0). Leave out (or null) what is unset.
       - Each bad value is a plan problem naming the variable, so nothing is refused later,
         after writes, under a role variable name.
     type: dict

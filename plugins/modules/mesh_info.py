@@ -18,7 +18,11 @@ description:
     ingress and egress gateway Services expected for each peer exist.
   - Reads the mesh's root certificate from the ConfigMap istiod publishes (the name set by
     istiod's C(PILOT_CA_CERT_CONFIG_MAP_NAME), else C(istio-ca-root-cert)), and refuses data
-    that is anything but PEM certificates (key material is reported, never returned).
+    that is anything but PEM certificates (key material is reported, never returned). A root
+    that is not a CA certificate, has expired, or expires within O(root_min_days) days is a
+    problem.
+  - Reads this mesh's copies of its peers' roots (the ConfigMaps C(<peer>-ca-root-cert)) with
+    the fingerprint recorded on each, for the root-change gate of the playbooks.
   - Reads the address of each per-peer ingress gateway (load balancer IP, else hostname,
     else NodePort node addresses and node ports).
   - Reads the member namespaces from the ServiceMeshMemberRoll C(default) (C(maistra.io/v1))
@@ -94,6 +98,13 @@ options:
         must still exist, be 2.1 or later and be Ready.
     type: bool
     default: false
+  root_min_days:
+    description:
+      - A root certificate that expires within this many days is a problem (C(0) accepts any
+        root that has not expired).
+    type: int
+    default: 30
+    version_added: 0.3.0
 attributes:
   action_group:
     support: full
@@ -209,6 +220,38 @@ mesh:
         count:
           description: Number of certificates in the PEM data.
           type: int
+        fingerprint:
+          description:
+            - SHA-256 fingerprint (lowercase hex) of each certificate, joined by C(,); what the
+              CA ConfigMap copies on the peers record in their annotation
+              C(federation.servicemesh.io/root-sha256).
+          type: str
+          version_added: 0.3.0
+    root_copies:
+      description:
+        - Per peer mesh, this mesh's copy of the peer's root (the ConfigMap
+          C(<peer>-ca-root-cert)); peers without a copy are left out.
+      type: dict
+      returned: always
+      version_added: 0.3.0
+      sample:
+        green-mesh:
+          configmap: green-mesh-ca-root-cert
+          recorded: 3f1c...e9
+          content: 3f1c...e9
+      contains:
+        configmap:
+          description: Name of the ConfigMap.
+          type: str
+        recorded:
+          description:
+            - The fingerprint recorded in its annotation C(federation.servicemesh.io/root-sha256)
+              by the run that copied the root; null for a copy made without it.
+          type: str
+        content:
+          description:
+            - The fingerprint of the root it holds; null when it holds no readable certificate.
+          type: str
     ingress:
       description:
         - Per ingress gateway Service name, where peers reach it; addresses are empty when
@@ -288,6 +331,7 @@ def main():
                          required_one_of=[("service", "selector")],
                          required_by={"service": "namespace"}),
             gateways_managed=dict(type="bool", default=False),
+            root_min_days=dict(type="int", default=30),
         ),
         supports_check_mode=True,
     )
@@ -297,7 +341,8 @@ def main():
 
     def inspect(cluster):
         mesh = gather(cluster, params["namespace"], peer_gateways(params["peers"]),
-                      exports=params["exports"], gateways_managed=params["gateways_managed"])
+                      exports=params["exports"], gateways_managed=params["gateways_managed"],
+                      root_min_days=params["root_min_days"])
         for warning in mesh["warnings"]:
             module.warn(warning)
         return {"changed": False, "mesh": mesh}

@@ -5,9 +5,14 @@ import copy
 
 import pytest
 from fake_cluster import FakeCluster
+from test_certs import make_ca, pem
 
+from ansible_collections.servicemesh.federation.plugins.module_utils.certs import root_fingerprint
 from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import ClusterError
 from ansible_collections.servicemesh.federation.plugins.module_utils.common import TaskError
+from ansible_collections.servicemesh.federation.plugins.module_utils.naming import (
+    ROOT_FINGERPRINT_ANNOTATION,
+)
 from ansible_collections.servicemesh.federation.plugins.module_utils.peers import (
     apply_state,
     check_input,
@@ -16,8 +21,8 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.plan import
 
 NS = "red-system"
 LABEL = {"app.kubernetes.io/managed-by": "servicemesh.federation"}
-ROOTS = {p: f"-----BEGIN CERTIFICATE-----\n{p}\n-----END CERTIFICATE-----\n"
-         for p in ("green", "blue")}
+# Real roots: the CA ConfigMap carries their fingerprint (ROOT_FINGERPRINT_ANNOTATION).
+ROOTS = {p: pem(make_ca(f"{p}.local root")[0]) for p in ("green", "blue")}
 
 
 def red_links():
@@ -104,7 +109,7 @@ def test_changed_peer_is_patched_with_only_our_fields():
     # someone else adds a label, an annotation and a data key; the peer's address moves
     cm = cluster.object("ConfigMap", NS, "green-ca-root-cert")
     cm["metadata"]["labels"]["team"] = "mesh"
-    cm["metadata"]["annotations"] = {"note": "keep"}
+    cm["metadata"]["annotations"]["note"] = "keep"
     cm["data"]["extra.pem"] = "keep"
     facts = peer_facts()
     facts["green"]["ingress"]["ingress-red"]["addresses"] = ["10.9.9.9"]
@@ -121,7 +126,8 @@ def test_changed_peer_is_patched_with_only_our_fields():
     assert cluster.object("ServiceMeshPeer", NS, "green")["spec"]["remote"]["addresses"] == [
         "10.9.9.9"]
     cm = cluster.object("ConfigMap", NS, "green-ca-root-cert")
-    assert cm["metadata"]["annotations"] == {"note": "keep"}
+    assert cm["metadata"]["annotations"] == {
+        "note": "keep", ROOT_FINGERPRINT_ANNOTATION: root_fingerprint(ROOTS["green"])}
     assert cm["data"]["extra.pem"] == "keep"
     assert cm["metadata"]["labels"]["team"] == "mesh"
     (diff,) = result["diff"]
