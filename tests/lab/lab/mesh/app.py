@@ -67,6 +67,9 @@ class Mesh:
         self.watchers: dict[str, PeerWatcher] = {}
         self.configs: dict[str, PeerConfig] = {}
         self.policies: dict[str, GatewayPolicy] = {}
+        # Peer -> ((uid, generation) of its ServiceMeshPeer, {CA ConfigMap name: object as read}).
+        self._roots: dict[str, tuple[tuple, dict]] = {}
+        self._roots_read = 0.0  # monotonic time of the last periodic re-read of the peer roots
         self._egress_seen: dict[str, bool] = {}
         self._accounts: set[str] = set()
         self._smcp_status_written: tuple = ()
@@ -255,6 +258,9 @@ class Mesh:
 
     def reconcile_peers(self) -> None:
         smps = {o["metadata"]["name"]: o for o in self.smps.items()}
+        resync = time.monotonic() - self._roots_read >= self.resync_seconds
+        if resync:
+            self._roots_read = time.monotonic()
         for name, smp in sorted(smps.items()):
             uid = smp["metadata"]["uid"]
             watcher = self.watchers.get(name)
@@ -262,7 +268,9 @@ class Mesh:
                 self._forget(name)
                 watcher = None
             try:
-                config = peer_config(smp, self.namespace, self.configmaps, self.trust_domain)
+                config = peer_config(
+                    smp, self.namespace, self._root_source(name, smp, resync), self.trust_domain
+                )
             except RootCertError as e:
                 # As istiod: reconcile stops here; a peer never loaded gets no status at all.
                 self.writer.event(smp, "Warning", "RootCertError", str(e))
@@ -295,7 +303,26 @@ class Mesh:
                 self.listeners.drop(gateway)
         self.policies = policies
 
+    def _root_source(self, name: str, smp: dict, resync: bool) -> dict:
+        """The peer's CA ConfigMap as istiod last read it (fact sheet §8): istiod does not watch
+        ConfigMaps; it reads a peer's root when the ServiceMeshPeer is added or changed and at
+        each resync, so a changed root takes effect at the next resync, not at once. A read
+        that found no usable root is not kept (istiod retries a failed peer soon)."""
+        key = (smp["metadata"]["uid"], smp["metadata"].get("generation"))
+        held = self._roots.get(name)
+        if resync or held is None or held[0] != key:
+            chain = ((smp.get("spec") or {}).get("security") or {}).get("certificateChain") or {}
+            cm_name = chain.get("name") or f"{name}-ca-root-cert"
+            configmap = self.configmaps.get(cm_name)
+            held = (key, {cm_name: configmap})
+            if ((configmap or {}).get("data") or {}).get(operator.ROOT_KEY):
+                self._roots[name] = held
+            else:
+                self._roots.pop(name, None)
+        return held[1]
+
     def _forget(self, name: str) -> None:
+        self._roots.pop(name, None)
         watcher = self.watchers.pop(name, None)
         if watcher:
             watcher.stop()
