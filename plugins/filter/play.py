@@ -50,6 +50,11 @@ def federation_report_lines(drift, failed_meshes, failures, directions, failures
                  directions, failures_text)
 
 
+def federation_report_headline(drift, failed_meshes, failures, directions):
+    return _call("federation_report_headline", play.report_headline, drift, failed_meshes,
+                 failures, directions)
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -61,4 +66,5 @@ class FilterModule:
             "federation_status_results": federation_status_results,
             "federation_drift": federation_drift,
             "federation_report_lines": federation_report_lines,
+            "federation_report_headline": federation_report_headline,
         }

@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 
 from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import (
+    DEPLOYMENT,
     EVENT,
     POD,
     SERVICE_MESH_PEER,
@@ -35,6 +36,7 @@ EXPORTED_SERVICE_SET = ("federation.maistra.io/v1", "ExportedServiceSet")
 CANONICAL_NAME = "service.istio.io/canonical-name"
 LOG_LINES = 40
 REWRITE_GRACE = 30  # seconds to wait for istiod to rewrite the status of a changed peer
+ISTIOD_LABEL = ("app", "istiod")
 
 
 def planned_services(services: dict | None, namespace: str = "") -> dict:
@@ -166,6 +168,53 @@ def _diagnostics(cluster, namespace: str, name: str, smp: dict | None, logs: _Lo
     }
 
 
+def readiness(deployment: dict) -> dict | None:
+    """A Deployment's readiness as the Deployment controller reports it; None before the
+    controller has written any status (nothing is known yet)."""
+    status = deployment.get("status") or {}
+    if "observedGeneration" not in status and not status.get("conditions"):
+        return None
+    name = deployment["metadata"]["name"]
+    replicas = (deployment.get("spec") or {}).get("replicas", 1)
+    ready = status.get("readyReplicas") or 0
+    return {"deployment": name, "namespace": deployment["metadata"].get("namespace"),
+            "ready": ready > 0, "ready_replicas": ready, "replicas": replicas,
+            "text": f"Deployment {name} {ready}/{replicas}"}
+
+
+def control_plane(cluster, namespace: str, smps: dict) -> dict:
+    """Readiness of this mesh's istiod and of the gateways its ServiceMeshPeers name (OSSM names
+    a gateway's Deployment after the gateway): one list of the namespace's Deployments.
+
+    A component without a Deployment (or with no status yet) is None: unknown, never blamed.
+    """
+    try:
+        deployments = {d["metadata"]["name"]: d for d in cluster.list(DEPLOYMENT, namespace)}
+    except ClusterError as exc:
+        return {"istiod": None, "gateways": {}, "note": f"Deployments not readable: {exc.reason}"}
+    istiods = [readiness(d) for d in deployments.values()
+               if (d["metadata"].get("labels") or {}).get(ISTIOD_LABEL[0]) == ISTIOD_LABEL[1]]
+    istiods = [r for r in istiods if r]
+    # Several istiod Deployments (revisions): one that is ready serves the mesh.
+    istiod = next((r for r in istiods if r["ready"]), istiods[0] if istiods else None)
+    gateways = {}
+    for smp in smps.values():
+        for side in ("ingress", "egress"):
+            name = ((((smp.get("spec") or {}).get("gateways") or {}).get(side)) or {}).get("name")
+            if name and name in deployments:
+                gateways[name] = readiness(deployments[name])
+    return {"istiod": istiod, "gateways": gateways, "note": None}
+
+
+def _components(smp: dict | None, plane: dict) -> dict:
+    """The readiness of what one peer's direction goes through on this mesh's side."""
+    gateways = ((smp or {}).get("spec") or {}).get("gateways") or {}
+    names = {side: (gateways.get(side) or {}).get("name") for side in ("ingress", "egress")}
+    return {"istiod": plane["istiod"],
+            "gateways": {side: plane["gateways"].get(name) if name else None
+                         for side, name in names.items()}}
+
+
 def _rewritten(reconfigured: dict):
     def done(objects: dict) -> bool:
         return all((objects.get(name) or {}).get("status") != before
@@ -216,12 +265,17 @@ def status(cluster, namespace: str, names: list | None, wait: bool, timeout: flo
     for result in peers.values():
         result["done"] = result["connected"] and result.get("services", {}).get("done", True)
     failing = [name for name in wanted if not peers[name]["done"]]
+    plane = control_plane(cluster, namespace, objects)
+    for name in wanted:
+        # Not connected because istiod or a gateway is not ready: a mesh-level cause (report.py).
+        peers[name].update(_components(objects.get(name), plane))
     if failing:
         logs = _Logs(cluster, namespace)
         for name in failing:
             peers[name].update(_diagnostics(cluster, namespace, name, objects.get(name), logs))
     return {
         "peers": peers,
+        "istiod": plane["istiod"],
         "all_connected": all(peers[name]["connected"] for name in wanted),
         "all_done": not failing,
         "elapsed": round(clock() - started, 1),

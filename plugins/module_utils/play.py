@@ -144,3 +144,16 @@ def report_lines(drift: list, failed_meshes: list, failures: list, directions: i
             len(failures), directions, ", ".join(f["direction"] for f in failures)))
         lines.extend(failures_text.splitlines())
     return lines
+
+
+def report_headline(drift: list, failed_meshes: list, failures: list, directions: int) -> str:
+    """The fail message: one line that counts what the report (printed just before) details."""
+    parts = []
+    if failures:
+        parts.append(f"{len(failures)} of {directions} directions are not connected")
+    if drift:
+        parts.append(f"{len(drift)} object(s) do not match the peers' current facts")
+    if failed_meshes:
+        parts.append(f"{len(failed_meshes)} mesh(es) failed before their status was read: "
+                     + ", ".join(failed_meshes))
+    return "federation check failed: " + "; ".join(parts) + " (the report is printed above)"

@@ -9,9 +9,15 @@ peer's ingress gateway for this mesh (read from the peer's side). A direction wh
 services are not all in names each missing one with its likely cause, and where to look (the
 exporter's ExportedServiceSet status, this mesh's ImportedServiceSet status, istiod on both
 sides).
+
+A direction that fails because a component it needs is not ready (status.component_cause: an
+istiod, an egress or ingress gateway) carries that ``cause``; the text names each such component
+once, with the directions it cuts off, instead of a paragraph per direction.
 """
 
 from __future__ import annotations
+
+from ansible_collections.servicemesh.federation.plugins.module_utils.status import cause_pointers
 
 LOG_TAIL = 5  # log lines per component in the text; the data keeps all of them
 
@@ -40,6 +46,8 @@ def describe_failures(matrix: dict, results: dict | None = None,
             "events": here.get("events") or [],
             "logs": [log for log in logs if log],
         }
+        if cell.get("cause"):
+            failure["cause"] = cell["cause"]
         if cell.get("imports"):
             failure["imports"] = cell["imports"]
         if cell.get("exports"):
@@ -96,5 +104,30 @@ def failure_lines(failure: dict) -> list[str]:
     return lines
 
 
+def _cut_off(cause: dict, directions: list[str]) -> str:
+    if cause["component"] == "istiod":
+        return f"no direction from or to {cause['mesh']} can connect: {', '.join(directions)}"
+    peers = sorted({p for d in directions for p in d.split(" -> ") if p != cause["mesh"]})
+    return f"it cuts off {', '.join(peers)} ({', '.join(directions)})"
+
+
+def cause_lines(failures: list[dict]) -> list[str]:
+    """One paragraph per component that is not ready, with the directions it cuts off."""
+    grouped: dict[tuple, tuple[dict, list]] = {}
+    for failure in failures:
+        cause = failure.get("cause")
+        if cause:
+            key = (cause["component"], cause["mesh"], cause["deployment"])
+            grouped.setdefault(key, (cause, []))[1].append(failure["direction"])
+    lines = []
+    for cause, directions in grouped.values():
+        lines.append(f"{cause['text']}: {_cut_off(cause, directions)}")
+        lines += [f"  check: {pointer}" for pointer in cause_pointers(cause)]
+    return lines
+
+
 def render_failures(failures: list[dict]) -> str:
-    return "\n".join(line for failure in failures for line in failure_lines(failure))
+    lines = cause_lines(failures)
+    lines += [line for failure in failures if not failure.get("cause")
+              for line in failure_lines(failure)]
+    return "\n".join(lines)

@@ -227,6 +227,14 @@ def diagnostic_pointers(mesh: str, peer: str, link: dict | None = None) -> list[
     ]
 
 
+def cause_pointers(cause: dict) -> list[str]:
+    """Where to look when a component is not ready (component_cause)."""
+    namespace = cause.get("namespace")
+    where = f"namespace {namespace}" if namespace else f"{cause['mesh']}'s control plane namespace"
+    return [f"Deployment {cause['deployment']} of mesh {cause['mesh']} ({where}): its pods, "
+            "their events and logs (crash loop, image pull, scheduling, scaled to 0)"]
+
+
 def service_pointers(mesh: str, peer: str, link: dict | None = None) -> list[str]:
     """Where to look when services of peer are not imported by mesh (fact sheet §3, §6)."""
     link = link or {}
@@ -310,20 +318,58 @@ def _exports(mesh: str, peer: str, results: dict, link: dict | None) -> dict | N
     return {"expected": len(planned), "listed": len(planned) - len(missing), "missing": missing}
 
 
+def _istiod(results: dict, mesh: str) -> dict | None:
+    """mesh's istiod readiness, as any of its federation_status peer results carries it."""
+    return next((r["istiod"] for r in (results.get(mesh) or {}).values()
+                 if isinstance(r, dict) and r.get("istiod")), None)
+
+
+def _down(readiness: dict | None) -> bool:
+    return isinstance(readiness, dict) and readiness.get("ready") is False
+
+
+def component_cause(mesh: str, peer: str, results: dict) -> dict | None:
+    """A component the direction mesh -> peer needs that is not ready, mesh-level causes first:
+    the istiod of either mesh (istiod watches the peer, the peer's istiod serves the watch),
+    then mesh's egress gateway for the peer and the peer's ingress gateway for mesh.
+    None when every known component is ready (an unknown one is never blamed)."""
+    for side in (mesh, peer):
+        istiod = _istiod(results, side)
+        if _down(istiod):
+            return {"component": "istiod", "mesh": side, "deployment": istiod["deployment"],
+                    "namespace": istiod.get("namespace"),
+                    "text": f"istiod of {side} is not ready ({istiod['text']})"}
+    here = (results.get(mesh) or {}).get(peer) or {}
+    there = (results.get(peer) or {}).get(mesh) or {}
+    for side, gateway, kind in ((mesh, (here.get("gateways") or {}).get("egress"), "egress"),
+                                (peer, (there.get("gateways") or {}).get("ingress"), "ingress")):
+        if _down(gateway):
+            return {"component": f"{kind} gateway", "mesh": side,
+                    "gateway": gateway["deployment"], "deployment": gateway["deployment"],
+                    "namespace": gateway.get("namespace"),
+                    "text": f"{kind} gateway {gateway['deployment']} of {side} is not ready "
+                            f"({gateway['text']})"}
+    return None
+
+
 def _cell(mesh: str, peer: str, results: dict, link: dict | None,
           back_link: dict | None) -> dict:
     here = results.get(mesh, {}).get(peer) or evaluate_peer(None)
     there = results.get(peer, {}).get(mesh) or evaluate_peer(None)
     watch, remote = here["watch"]["connected"], there["remote"]["connected"]
+    cause = None if watch and remote else component_cause(mesh, peer, results)
     if watch and remote:
         state = "connected"
+    elif cause:
+        # Whatever the status shows (stale, none, 503) follows from this: say it, not a guess.
+        state = "istiod-down" if cause["component"] == "istiod" else "gateway-down"
     elif here["watch"]["state"] in ("missing", "no-status"):
         state = here["watch"]["state"]
     elif not watch:
         state = _classify(here["watch"]["last_disconnect_status"])[0]
     else:
         state = "no-remote"  # we reach the peer, but the peer's istiod does not list us yet
-    meaning = here["watch"]["meaning"]
+    meaning = cause["text"] if cause else here["watch"]["meaning"]
     if state == "no-remote":
         meaning = (f"this mesh's watch is connected, but {peer}'s ServiceMeshPeer {mesh} shows "
                    "no connected remote from it yet (its status may lag, or it is missing)")
@@ -335,7 +381,8 @@ def _cell(mesh: str, peer: str, results: dict, link: dict | None,
     if exports and exports["missing"]:
         summary += f" exported {exports['listed']}/{exports['expected']}"
     services_ok = not (imports and imports["missing"]) and not (exports and exports["missing"])
-    pointers = [] if state == "connected" else diagnostic_pointers(mesh, peer, link)
+    pointers = ([] if state == "connected" else cause_pointers(cause) if cause
+                else diagnostic_pointers(mesh, peer, link))
     if not services_ok:
         pointers += service_pointers(mesh, peer, link)
     cell = {
@@ -353,6 +400,8 @@ def _cell(mesh: str, peer: str, results: dict, link: dict | None,
             "pointers": pointers,
         },
     }
+    if cause:
+        cell["cause"] = cause
     if imports:
         cell["imports"] = imports
     if exports:

@@ -16,6 +16,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 ANSIBLE_PLAYBOOK = REPO / ".venv" / "bin" / "ansible-playbook"
 CALLBACKS = Path(__file__).resolve().parent / "callback_plugins"
+REPORT_TASK = "Print the failure report"
 
 
 @dataclass
@@ -52,12 +53,18 @@ class Run:
         return [r for r in self.records if r.get("status") == "failed"]
 
     def failure_text(self) -> str:
-        """Every failure message, one string (lists joined by newlines)."""
+        """Every failure message and the failure report printed before them (report role), one
+        string (lists joined by newlines)."""
         parts = []
-        for r in self.failures():
-            msg = r["result"].get("msg", "")
+        messages = [r["result"].get("msg", "") for r in self.failures()]
+        messages += [r.get("msg", "") for r in self.results(REPORT_TASK, "ok").values()]
+        for msg in messages:
             parts.append("\n".join(map(str, msg)) if isinstance(msg, list) else str(msg))
         return "\n".join(parts)
+
+    def report(self) -> list[str]:
+        """The failure report as the report role printed it (once), line by line."""
+        return [line for r in self.results(REPORT_TASK, "ok").values() for line in r["msg"]]
 
     def explain(self) -> str:
         failed = "\n".join(f"[{r['host']}] {r['task']}: {r['result'].get('msg', '')}"

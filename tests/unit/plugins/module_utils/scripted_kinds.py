@@ -1,7 +1,7 @@
 """A scripted cluster with lists and watch streams per kind, for waits over several kinds.
 
 Like fake_cluster.ScriptedCluster, but ``lists`` and ``streams`` map a kind to its own script,
-and every call records the kind. Event and Pod lists (the diagnostics) are empty.
+and every call records the kind. Event, Pod and Deployment lists (the diagnostics) are empty.
 """
 
 
@@ -19,7 +19,7 @@ class KindScriptedCluster:
         return self.lists[gvk[1]].pop(0)
 
     def list(self, gvk, namespace, **selectors):
-        if gvk[1] in ("Event", "Pod"):
+        if gvk[1] in ("Event", "Pod", "Deployment"):
             return []
         return self.list_versioned(gvk, namespace)[0]
 

@@ -211,10 +211,10 @@ def test_connected_and_every_planned_service_in_is_done():
         "exported_name": RATINGS, "hostname": "ratings.green-apps.svc.green-imports.local"}
     assert (services["exports_expected"], services["exported"]) == (1, 1)
     assert "logs" not in green
-    # read once: one list per kind, no watch
+    # read once: one list per kind, no watch; then the Deployments (istiod, gateways) once
     assert [r for r in cluster.requests if r[0] in ("list", "watch")] == [
         ("list", "ServiceMeshPeer", ""), ("list", "ImportedServiceSet", ""),
-        ("list", "ExportedServiceSet", "")]
+        ("list", "ExportedServiceSet", ""), ("list", "Deployment", "")]
 
 
 def causes(result, peer="green"):
@@ -323,3 +323,42 @@ def test_wait_times_out_with_the_causes_of_what_is_still_missing():
     assert result["all_done"] is False and result["all_connected"] is True
     assert result["elapsed"] == 60
     assert causes(result)[RATINGS].startswith("exported by the peer but no import rule")
+
+
+def deployment(name, ready, replicas=1, labels=None, status=True):
+    obj = {"apiVersion": "apps/v1", "kind": "Deployment",
+           "metadata": {"name": name, "namespace": NS, "labels": labels or {"app": name}},
+           "spec": {"replicas": replicas}}
+    if status:
+        obj["status"] = {"observedGeneration": 1, "replicas": replicas,
+                         **({"readyReplicas": ready} if ready else {})}
+    return obj
+
+
+def test_istiod_and_the_gateways_of_each_peer_carry_their_deployment_readiness():
+    cluster = FakeCluster([
+        smp("green", True), smp("blue", False, last="503 Service Unavailable"),
+        deployment("istiod-basic", 0, labels={"app": "istiod"}),
+        deployment("ingress-blue", 0), deployment("egress-blue", 1),
+        deployment("ingress-green", 1, status=False),  # no controller status yet: unknown
+    ])
+    result = status(cluster, NS, ["green", "blue"], wait=False, timeout=0)
+    istiod = {"deployment": "istiod-basic", "namespace": NS, "ready": False,
+              "ready_replicas": 0, "replicas": 1, "text": "Deployment istiod-basic 0/1"}
+    assert result["istiod"] == istiod
+    blue = result["peers"]["blue"]
+    assert blue["istiod"] == istiod
+    assert blue["gateways"]["ingress"]["text"] == "Deployment ingress-blue 0/1"
+    assert blue["gateways"]["egress"]["ready"] is True
+    # no status yet (ingress-green) and no Deployment at all (egress-green) are unknown
+    assert result["peers"]["green"]["gateways"] == {"ingress": None, "egress": None}
+
+
+def test_deployments_not_readable_leave_the_components_unknown():
+    cluster = FakeCluster([smp("green", True), deployment("istiod-basic", 0,
+                                                          labels={"app": "istiod"})])
+    cluster.fail_on[("list", "Deployment", "")] = ClusterError(
+        cluster.name, "forbidden (403)", "list", "Deployment", NS, "", status=403)
+    result = status(cluster, NS, ["green"], wait=False, timeout=0)
+    assert result["istiod"] is None and result["peers"]["green"]["gateways"] == {
+        "ingress": None, "egress": None}

@@ -121,3 +121,12 @@ def test_check_mode_names_the_address_of_a_gateway_still_to_be_added():
     hostvars["b"].pop("federation_gateways_result")
     assert play.peer_facts([link("a", "b", peer_namespace="b-system",
                                  peer_ingress_gateway="ingress-a")], hostvars)["b"]["ingress"] == {}
+
+
+def test_report_headline_counts_what_the_report_details_in_one_line():
+    assert play.report_headline([], [], [{"direction": "a -> b"}], 6) == (
+        "federation check failed: 1 of 6 directions are not connected "
+        "(the report is printed above)")
+    assert play.report_headline(["x"], ["c"], [], 6) == (
+        "federation check failed: 1 object(s) do not match the peers' current facts; "
+        "1 mesh(es) failed before their status was read: c (the report is printed above)")

@@ -154,3 +154,75 @@ def test_services_all_in_give_no_report():
     matrix = build_matrix(results, plan)
     assert matrix["cells"]["red"]["green"]["summary"] == "connected 2/2"
     assert describe_failures(matrix, results, plan) == []
+
+
+def down(name):
+    return {"deployment": name, "namespace": "ns", "ready": False, "ready_replicas": 0,
+            "replicas": 1, "text": f"Deployment {name} 0/1"}
+
+
+def up(name):
+    return dict(down(name), ready=True, ready_replicas=1, text=f"Deployment {name} 1/1")
+
+
+def with_components(result, istiod, ingress=None, egress=None):
+    return dict(result, istiod=istiod, gateways={"ingress": ingress, "egress": egress})
+
+
+def three_meshes(results):
+    plan = build_plan({m: {"mesh_cluster": {"kubeconfig": "/k", "context": f"ctx-{m}"}}
+                       for m in ("red", "green", "blue")}, None)
+    return build_matrix(results, plan), plan
+
+
+def test_istiod_not_ready_is_named_once_for_every_direction_it_cuts():
+    red_down, ok = down("istiod-basic"), up("istiod-basic")
+    results = {
+        # red's own status is stale or absent: its istiod is gone
+        "red": {p: with_components(evaluate_peer({"status": {}}), red_down)
+                for p in ("green", "blue")},
+        "green": {"red": with_components(peer(False, False, "503 Service Unavailable"), ok),
+                  "blue": with_components(peer(True, True), ok)},
+        "blue": {"red": with_components(peer(False, False, "503 Service Unavailable"), ok),
+                 "green": with_components(peer(True, True), ok)},
+    }
+    matrix, plan = three_meshes(results)
+    assert sorted(map(tuple, matrix["failed"])) == [
+        ("blue", "red"), ("green", "red"), ("red", "blue"), ("red", "green")]
+    cell = matrix["cells"]["green"]["red"]
+    assert cell["state"] == "istiod-down"
+    assert cell["evidence"]["meaning"] == "istiod of red is not ready (Deployment istiod-basic 0/1)"
+    assert matrix["cells"]["green"]["blue"]["ok"] is True
+    text = render_failures(describe_failures(matrix, results, plan))
+    assert text.splitlines()[0] == (
+        "istiod of red is not ready (Deployment istiod-basic 0/1): no direction from or to red "
+        "can connect: blue -> red, green -> red, red -> blue, red -> green")
+    assert text.count("istiod of red is not ready") == 1
+    assert "CA ConfigMap" not in text and "503" not in text
+
+
+def test_ingress_gateway_down_names_the_gateway_and_the_peer_it_cuts_off():
+    ok = up("istiod-basic")
+    results = {
+        "red": {"green": with_components(peer(False, True, "503 Service Unavailable"), ok,
+                                         egress=up("egress-green"))},
+        "green": {"red": with_components(peer(True, False), ok,
+                                         ingress=down("ingress-red"))},
+    }
+    matrix, plan = build_matrix(results, lab()[2]), lab()[2]
+    assert matrix["failed"] == [["red", "green"]]
+    failure = describe_failures(matrix, results, plan)[0]
+    assert failure["state"] == "gateway-down"
+    assert failure["cause"]["gateway"] == "ingress-red"
+    assert render_failures([failure]).splitlines()[0] == (
+        "ingress gateway ingress-red of green is not ready (Deployment ingress-red 0/1): "
+        "it cuts off red (red -> green)")
+
+
+def test_a_component_that_is_ready_or_unknown_is_never_blamed():
+    matrix, results, plan = lab()  # no readiness at all: unknown
+    assert "cause" not in matrix["cells"]["red"]["green"]
+    results["green"]["red"] = with_components(results["green"]["red"], up("istiod-basic"),
+                                              ingress=up("ingress-red"))
+    matrix = build_matrix(results, plan)
+    assert matrix["cells"]["red"]["green"]["state"] == "503"
