@@ -5,15 +5,22 @@
 Authentication (task options, K8S_AUTH_* variables, kubeconfig / context) is resolved by
 kubernetes.core's get_api_client; this file only adds what the federation modules need on
 top of it: typed errors that name the cluster, namespace and object, strict field validation
-with a fixed field manager on every write, and a count of the write requests sent.
+with a fixed field manager on every write, a count of the write requests sent, and a bounded
+retry of requests that failed transiently (module_utils/retry.py), made safe per request: reads
+and idempotent writes are repeated as they are; a repeated create that finds the object (409) or
+a repeated guarded write that finds it changed (409) reads it back and succeeds when it already
+holds what was sent.
 """
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+
+from ansible_collections.servicemesh.federation.plugins.module_utils.retry import Policy
 
 try:
     from kubernetes.client.rest import ApiException
@@ -79,6 +86,11 @@ class ClusterError(Exception):
         return f"{where}: {what}: {self.reason}" if what else f"{where}: {self.reason}"
 
 
+    def retried(self) -> bool:
+        """Whether an earlier attempt of the request may have reached the API server."""
+        return getattr(self, "attempts", 1) > 1
+
+
 class ConnectionFailed(ClusterError):
     """The API server could not be reached (refused, DNS, TLS verification, timeout)."""
 
@@ -117,19 +129,67 @@ def connect(module) -> Cluster:
     )
 
     label = describe(module.params)
+    # The client reads the API's discovery (GET /version, /api, /apis) unless it is cached.
+    where = dict(action="get", kind="the API discovery", namespace=module.params.get("namespace")
+                 or "", resource="/version, /api, /apis")
+    policy = Policy()
     try:
-        with _mapped(label, "connect"):
-            client = get_api_client(module=module)
+        client = _retried(policy, label, where, lambda: get_api_client(module=module))
     except ClusterError:
         raise
     except Exception as exc:  # kubeconfig problems surface as CoreException / ConfigException
         raise ClusterError(label, f"cannot load connection settings: {exc}") from exc
-    return Cluster(client, describe(module.params, client.configuration.host))
+    return Cluster(client, describe(module.params, client.configuration.host), policy)
+
+
+def _retried(policy: Policy, cluster: str, where: dict, send: Callable[[], Any]) -> Any:
+    """`send()` with its client errors mapped, repeated while they are transient and the bound
+    allows. The final error carries `attempts`; when the bound ended the tries it says so."""
+    tries = policy.start()
+    while True:
+        tries.attempt()
+        try:
+            with _mapped(cluster, **where):
+                return send()
+        except ClusterError as exc:
+            delay = tries.failed(exc)
+            if delay is None:
+                _final(exc, tries)
+                raise
+            policy.sleep(delay)
+
+
+def _final(exc: ClusterError, tries) -> None:
+    """Mark the error that ends the tries: the number of attempts, and the bound when reached."""
+    exc.attempts = tries.count
+    if tries.gave_up:
+        exc.reason = f"{exc.reason}; {tries.summary()}"
+        exc.args = (exc._message(),)
+
+
+# The Kubernetes verb of each action the errors name (RBAC grants verbs, not actions).
+VERBS = {"read": "get", "read log of": "get", "update": "patch", "apply": "patch",
+         "discover": "get"}
+
+
+def _denied(status: int, reason: str, action: str, resource: str, namespace: str) -> str:
+    """What a 401 / 403 means for the user, and what to do (never the credentials)."""
+    if status == 401:
+        return ("the API server rejected the credentials (401 Unauthorized): the token is wrong, "
+                "expired or revoked; log in again (a new token in the kubeconfig or api_key, or "
+                f"username and password) and run again; the API said: {reason}")
+    where = f"in namespace {namespace}" if namespace else "at cluster scope"
+    return (f"not allowed (403 Forbidden): this identity may not {VERBS.get(action, action)} "
+            f"{resource or 'this resource'} {where}; grant that verb in its Role (see the "
+            f"required permissions in the README); the API said: {reason}")
 
 
 @contextmanager
-def _mapped(cluster: str, action: str, kind: str = "", namespace: str = "", name: str = ""):
-    """Turn client exceptions into ClusterError subclasses that say where and why."""
+def _mapped(cluster: str, action: str, kind: str = "", namespace: str = "", name: str = "",
+            resource: str = ""):
+    """Turn client exceptions into ClusterError subclasses that say where and why.
+
+    `resource`: the resource as RBAC names it (plural.group), for 403 messages."""
     where = dict(action=action, kind=kind, namespace=namespace, name=name)
     try:
         yield
@@ -138,8 +198,8 @@ def _mapped(cluster: str, action: str, kind: str = "", namespace: str = "", name
     except (DynamicApiError, ApiException) as exc:
         status = getattr(exc, "status", None)
         reason = api_reason(exc)
-        if status == 401:
-            reason = f"the API server rejected the credentials: {reason}"
+        if status in (401, 403):
+            reason = _denied(status, reason, action, resource, namespace)
         error = AccessDenied if status in (401, 403) else ClusterError
         raise error(cluster, reason, status=status, **where) from exc
     except (TransportError, OSError) as exc:
@@ -158,20 +218,55 @@ def _strict() -> list:
     return [("fieldValidation", "Strict")]
 
 
-class Cluster:
-    """One cluster as the federation modules use it; every method returns plain dicts."""
+def _holds(actual, sent, lists_whole: bool = True) -> bool:
+    """Whether `actual` already holds every field `sent` sets (a merge patch's null: absent).
 
-    def __init__(self, client, name: str) -> None:
+    With `lists_whole` a list must be equal (merge patch, create); else each sent item must be
+    held by some actual item (server-side apply's list-maps, which the server may default).
+    """
+    if isinstance(sent, dict):
+        if not isinstance(actual, dict):
+            return False
+        return all((key not in actual) if value is None else
+                   key in actual and _holds(actual[key], value, lists_whole)
+                   for key, value in sent.items() if key != "resourceVersion")
+    if isinstance(sent, list) and not lists_whole:
+        return isinstance(actual, list) and all(
+            any(_holds(have, item, lists_whole) for have in actual) for item in sent)
+    return actual == sent
+
+
+def _rule_allows(rule: dict, verb: str, group: str, resource: str) -> bool:
+    def has(values, value):
+        return "*" in (values or ()) or value in (values or ())
+    return (not rule.get("resourceNames") and has(rule.get("verbs"), verb)
+            and has(rule.get("apiGroups"), group) and has(rule.get("resources"), resource))
+
+
+class Cluster:
+    """One cluster as the federation modules use it; every method returns plain dicts.
+
+    Every request is retried under `policy` when it fails transiently (module_utils/retry.py).
+    """
+
+    def __init__(self, client, name: str, policy: Policy | None = None) -> None:
         self.client = client  # kubernetes.core K8SClient
         self.name = name
         self.writes = 0
+        self.policy = policy or Policy()
         self._resources: dict[tuple[str, str], Any] = {}
+
+    def _send(self, send: Callable[[], Any], action: str, gvk: tuple[str, str] = ("", ""),
+              namespace: str = "", name: str = "", resource=None) -> Any:
+        where = dict(action=action, kind=gvk[1], namespace=namespace or "", name=name,
+                     resource=resource if isinstance(resource, str) else resource_label(resource))
+        return _retried(self.policy, self.name, where, send)
 
     def resource(self, api_version: str, kind: str):
         key = (api_version, kind)
         if key not in self._resources:
-            with _mapped(self.name, "discover", kind=kind + "." + api_version):
-                self._resources[key] = self.client.resource(kind, api_version)
+            self._resources[key] = self._send(lambda: self.client.resource(kind, api_version),
+                                              "discover", ("", kind + "." + api_version))
         return self._resources[key]
 
     def version(self) -> str | None:
@@ -188,8 +283,8 @@ class Cluster:
     def get(self, gvk: tuple[str, str], namespace: str, name: str) -> dict | None:
         resource = self.resource(*gvk)
         try:
-            with _mapped(self.name, "read", gvk[1], namespace, name):
-                return resource.get(name=name, namespace=namespace).to_dict()
+            return self._send(lambda: resource.get(name=name, namespace=namespace).to_dict(),
+                              "read", gvk, namespace, name, resource)
         except ClusterError as exc:
             if exc.status == 404:
                 return None
@@ -213,38 +308,63 @@ class Cluster:
     ) -> tuple[list[dict], str]:
         """Items and the list's resourceVersion (where a watch can start)."""
         resource = self.resource(*gvk)
-        with _mapped(self.name, "list", gvk[1], namespace):
-            result = resource.get(
-                namespace=namespace, label_selector=label_selector, field_selector=field_selector
-            ).to_dict()
+        result = self._send(lambda: resource.get(
+            namespace=namespace, label_selector=label_selector, field_selector=field_selector
+        ).to_dict(), "list", gvk, namespace, resource=resource)
         return result.get("items") or [], result["metadata"].get("resourceVersion", "")
 
     def create(self, obj: dict) -> dict:
+        """Create; when a repeated attempt finds the object (409: an earlier attempt created it
+        before its answer was lost), the object read back is the result if it holds `obj`."""
         gvk = (obj["apiVersion"], obj["kind"])
         meta = obj["metadata"]
+        namespace = meta.get("namespace", "")
         resource = self.resource(*gvk)
         self.writes += 1
-        with _mapped(self.name, "create", gvk[1], meta.get("namespace", ""), meta["name"]):
-            return resource.create(
+        try:
+            return self._send(lambda: resource.create(
                 body=obj,
                 namespace=meta.get("namespace"),
                 field_manager=FIELD_MANAGER,
                 query_params=_strict(),
-            ).to_dict()
+            ).to_dict(), "create", gvk, namespace, meta["name"], resource)
+        except ClusterError as exc:
+            if exc.status != 409 or not exc.retried():
+                raise
+            current = self.get(gvk, namespace, meta["name"])
+            if current is not None and _holds(current, obj):
+                return current
+            raise ClusterError(self.name, "an object of that name appeared while the create "
+                               f"was being repeated and differs from it (run again): {exc.reason}",
+                               "create", gvk[1], namespace, meta["name"], status=409) from exc
+
+    def _already_written(self, exc: ClusterError, gvk, namespace: str, name: str, sent: dict,
+                         lists_whole: bool = True) -> dict | None:
+        """After a repeated write guarded by resourceVersion failed with 409: the object read
+        back when an earlier attempt of ours already wrote `sent` (else None)."""
+        if exc.status != 409 or not exc.retried():
+            return None
+        current = self.get(gvk, namespace, name)
+        return current if current is not None and _holds(current, sent, lists_whole) else None
 
     def patch(self, gvk: tuple[str, str], namespace: str, name: str, patch: dict) -> dict:
         """JSON merge patch: only the fields in `patch` change; other fields are left alone."""
         resource = self.resource(*gvk)
         self.writes += 1
-        with _mapped(self.name, "update", gvk[1], namespace, name):
-            return resource.patch(
+        try:
+            return self._send(lambda: resource.patch(
                 body=patch,
                 name=name,
                 namespace=namespace,
                 content_type=MERGE_PATCH,
                 field_manager=FIELD_MANAGER,
                 query_params=_strict(),
-            ).to_dict()
+            ).to_dict(), "update", gvk, namespace, name, resource)
+        except ClusterError as exc:
+            current = self._already_written(exc, gvk, namespace, name, patch)
+            if current is None:
+                raise
+            return current
 
     def apply(self, obj: dict, force: bool = False) -> dict:
         """Server-side apply of the apply configuration `obj` under our field manager.
@@ -259,16 +379,18 @@ class Cluster:
         resource = self.resource(*gvk)
         self.writes += 1
         try:
-            with _mapped(self.name, "apply", gvk[1], namespace, name):
-                return resource.server_side_apply(
-                    body=obj,
-                    name=name,
-                    namespace=namespace or None,
-                    field_manager=FIELD_MANAGER,
-                    force_conflicts=True if force else None,  # None: no force parameter sent
-                    query_params=_strict(),
-                ).to_dict()
+            return self._send(lambda: resource.server_side_apply(
+                body=obj,
+                name=name,
+                namespace=namespace or None,
+                field_manager=FIELD_MANAGER,
+                force_conflicts=True if force else None,  # None: no force parameter sent
+                query_params=_strict(),
+            ).to_dict(), "apply", gvk, namespace, name, resource)
         except ClusterError as exc:
+            current = self._already_written(exc, gvk, namespace, name, obj, lists_whole=False)
+            if current is not None:
+                return current
             if exc.status != 409:
                 raise  # e.g. 422 from strict validation or an admission policy: its message
             if "Apply failed" in exc.reason:
@@ -289,11 +411,11 @@ class Cluster:
             body["preconditions"] = {"uid": uid}
         self.writes += 1
         try:
-            with _mapped(self.name, "delete", gvk[1], namespace, name):
-                resource.delete(name=name, namespace=namespace, body=body)
+            self._send(lambda: resource.delete(name=name, namespace=namespace, body=body),
+                       "delete", gvk, namespace, name, resource)
         except ClusterError as exc:
             if exc.status == 404:
-                return False
+                return exc.retried()  # gone after a repeat: most likely our earlier attempt
             raise
         return True
 
@@ -303,25 +425,73 @@ class Cluster:
         """(event type, object) from a watch that the API server ends after `timeout` seconds.
 
         A 410 Gone (the resourceVersion is too old) raises ClusterError with status 410; the
-        caller re-lists.
+        caller re-lists. A stream broken by a transient failure (an API server restarting) is
+        opened again from the last event's resourceVersion, within the retry bound.
         """
         resource = self.resource(*gvk)
-        watcher = Watch()
-        with _mapped(self.name, "watch", gvk[1], namespace):
-            stream = watcher.stream(
-                resource.get,
-                namespace=namespace,
-                resource_version=resource_version,
-                timeout_seconds=timeout,
-                # client-side bound too, in case the server never ends the stream
-                _request_timeout=(10, timeout + 10),
-                serialize=False,
-            )
+        where = dict(action="watch", kind=gvk[1], namespace=namespace,
+                     resource=resource_label(resource))
+        clock = self.policy.clock
+        deadline = clock() + timeout
+        tries = self.policy.start()
+        while True:
+            tries.attempt()
+            watcher = Watch()
             try:
-                for event in stream:
-                    yield event["type"], event["raw_object"]
+                with _mapped(self.name, **where):
+                    remaining = max(1, math.ceil(deadline - clock()))
+                    stream = watcher.stream(
+                        resource.get,
+                        namespace=namespace,
+                        resource_version=resource_version,
+                        timeout_seconds=remaining,
+                        # client-side bound too, in case the server never ends the stream
+                        _request_timeout=(10, remaining + 10),
+                        serialize=False,
+                    )
+                    for event in stream:
+                        if event["type"] != "ERROR":
+                            resource_version = (event["raw_object"].get("metadata") or {}).get(
+                                "resourceVersion", resource_version)
+                            tries.restart()
+                        yield event["type"], event["raw_object"]
+                return
+            except ClusterError as exc:
+                delay = tries.failed(exc)
+                if delay is None:
+                    _final(exc, tries)
+                    raise
+                if clock() + delay >= deadline:
+                    return  # the watch would have ended by now: the caller re-checks
+                self.policy.sleep(delay)
             finally:
                 watcher.stop()
+
+    def denied(self, namespace: str, needs: list[tuple[str, str, str]]) -> list[str]:
+        """Which of `needs` ((verb, API group, resource) in `namespace`) this identity may not
+        do, as "verb resource[.group]" texts: one SelfSubjectRulesReview, and a
+        SelfSubjectAccessReview for each need the rules do not show when they are incomplete.
+        Reviews store nothing (not a write)."""
+        review = self.resource("authorization.k8s.io/v1", "SelfSubjectRulesReview")
+        status = self._send(lambda: review.create(body={
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectRulesReview",
+            "spec": {"namespace": namespace}}).to_dict(), "create",
+            ("authorization.k8s.io/v1", "SelfSubjectRulesReview"), namespace,
+            resource=review).get("status") or {}
+        rules = status.get("resourceRules") or []
+        missing = [need for need in needs
+                   if not any(_rule_allows(rule, *need) for rule in rules)]
+        if missing and status.get("incomplete"):
+            access = self.resource("authorization.k8s.io/v1", "SelfSubjectAccessReview")
+            missing = [need for need in missing if not self._send(lambda need=need: access.create(
+                body={"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                      "spec": {"resourceAttributes": {"namespace": namespace, "verb": need[0],
+                                                      "group": need[1],
+                                                      "resource": need[2]}}}).to_dict(),
+                "create", ("authorization.k8s.io/v1", "SelfSubjectAccessReview"), namespace,
+                resource=access).get("status", {}).get("allowed")]
+        return [f"{verb} {resource}.{group}" if group else f"{verb} {resource}"
+                for verb, group, resource in missing]
 
     def pod_log(self, namespace: str, pod: str, container: str = "", tail_lines: int = 50) -> str:
         """The last lines of a pod's log, through the API server's pods/log subresource."""
@@ -330,8 +500,14 @@ class Cluster:
         if container:
             query.append(("container", container))
         path = resource.path(name=pod, namespace=namespace) + "/log"
-        with _mapped(self.name, "read log of", "Pod", namespace, pod):
-            response = self.client.client.request(
-                "get", path, query_params=query, serialize=False, _request_timeout=20
-            )
+        response = self._send(lambda: self.client.client.request(
+            "get", path, query_params=query, serialize=False, _request_timeout=20
+        ), "read log of", ("v1", "Pod"), namespace, pod, "pods/log")
         return response.data.decode("utf-8", errors="replace")
+
+
+def resource_label(resource) -> str:
+    """A resource as RBAC names it: plural, or plural.group."""
+    plural = getattr(resource, "name", "") or ""
+    group = getattr(resource, "group", "") or ""
+    return f"{plural}.{group}" if plural and group else plural

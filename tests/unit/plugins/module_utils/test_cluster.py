@@ -18,8 +18,10 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.cluster imp
     NotServed,
     describe,
 )
+from ansible_collections.servicemesh.federation.plugins.module_utils.retry import Policy
 
 NAME = "'red' (https://127.0.0.1:6443)"
+NO_WAIT = Policy(sleep=lambda _seconds: None)  # transient failures are retried without sleeping
 TOKEN = "sha256~secret-token-value"
 
 
@@ -80,7 +82,8 @@ class FakeK8SClient:
 def cluster_with(**answers):
     """A Cluster whose ConfigMap and ServiceMeshPeer resources answer from `answers`."""
     resource = FakeResource(answers)
-    return Cluster(FakeK8SClient({"ConfigMap": resource, "ServiceMeshPeer": resource}), NAME)
+    return Cluster(FakeK8SClient({"ConfigMap": resource, "ServiceMeshPeer": resource}), NAME,
+                   NO_WAIT)
 
 
 def calls(cluster):
@@ -150,7 +153,8 @@ def test_unreachable_server_is_a_connection_failure():
     refused = MaxRetryError(None, "/api/v1/namespaces/red-system/configmaps",
                             reason=NewConnectionError(None, "Connection refused"))
     cluster = cluster_with(get=refused)
-    with pytest.raises(ConnectionFailed, match="cannot reach the API server: .*Connection refused"):
+    with pytest.raises(ConnectionFailed, match="cannot reach the API server: .*Connection refused.*"
+                                               "gave up after 6 attempts"):
         cluster.list(CONFIGMAP, "red-system")
 
 
@@ -192,7 +196,7 @@ SMCP = {"apiVersion": "maistra.io/v2", "kind": "ServiceMeshControlPlane",
 
 def smcp_cluster(**answers):
     resource = FakeResource(answers)
-    return Cluster(FakeK8SClient({"ServiceMeshControlPlane": resource}), NAME), resource
+    return Cluster(FakeK8SClient({"ServiceMeshControlPlane": resource}), NAME, NO_WAIT), resource
 
 
 def test_apply_is_a_strict_server_side_apply_with_our_field_manager():
