@@ -15,7 +15,7 @@ WITH_GATEWAYS := $(if $(filter-out 0 no false,$(GATEWAYS)),--with-gateways)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup demo test unit lint sanity integration molecule lab-up lab-down lab-status \
-	lab-fault docs build bench clean
+	lab-fault docs build bench clean awx-up awx-down awx-status
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -57,6 +57,17 @@ lab-status:  ## clusters, endpoints, meshes, processes
 # e.g. make lab-fault FAULT="istiod-down red-mesh"; see tests/lab/README.md
 lab-fault:  ## inject a fault: FAULT="<kind> <target> [arg]"
 	$(LAB) fault $(FAULT)
+
+# A real AWX 24.6.1 beside the lab (docs/awx.md, "Try it locally"); state in .awx, cache in
+# ~/.cache/servicemesh-federation-awx. The tests in tests/awx use it when it is up.
+awx-up: setup  ## install (cached) and start a local AWX; returns once a job ran green
+	@bash scripts/awx/awx.sh up
+
+awx-down:  ## stop every process awx-up started
+	@bash scripts/awx/awx.sh down
+
+awx-status:  ## the local AWX's processes, URL and login
+	@bash scripts/awx/awx.sh status
 
 docs: setup  ## regenerate docs/modules/ from the plugins' documentation
 	$(PY) scripts/gen_module_docs.py

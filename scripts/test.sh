@@ -2,7 +2,8 @@
 # The whole suite (`make test`), cheapest first:
 #   ruff + unit tests (stop here on failure), docs current, ansible-lint, the AWX extensions
 #   (execution environment build context, configure.yml arguments), ansible-test sanity,
-#   lab + integration tests (one pytest session sharing one lab), the molecule scenario.
+#   lab + integration tests (one pytest session sharing one lab), the molecule scenario, the
+#   tests against a real AWX (tests/awx; they skip when `make awx-up` has not run, unless CI=true).
 # Exits non-zero when any stage fails; pytest's "no tests collected" (exit 5) is a failure.
 # Any lab started during the run is stopped at the end, even on failure or Ctrl-C.
 set -uo pipefail
@@ -92,5 +93,9 @@ else
   results+=("molecule: FAILED, extensions/molecule/default is missing")
   failed=1
 fi
+
+# The collection through a real AWX (make awx-up; tests/awx): skipped when no AWX is up, a
+# failure when CI=true.
+stage awx-real "$PY" -m pytest "${pytest_args[@]}" --junitxml="$out/junit/awx-real.xml" tests/awx
 
 finish
