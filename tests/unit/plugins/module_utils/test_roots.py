@@ -27,7 +27,10 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.peers impor
     apply_state,
     check_input,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.plan import build_plan
+from ansible_collections.servicemesh.federation.plugins.module_utils.plan import (
+    PlanError,
+    build_plan,
+)
 from ansible_collections.servicemesh.federation.plugins.module_utils.roots import (
     accepted_meshes,
     gate,
@@ -279,3 +282,61 @@ def test_an_accepted_new_root_updates_content_and_fingerprint_and_reconfigures_t
     assert "green" in result["reconfigured"]
     (diff,) = result["diff"]
     assert diff["before"]["metadata"]["annotations"] != diff["after"]["metadata"]["annotations"]
+
+
+# -- the variables, checked by the plan before any login ------------------------------------
+
+def plan_problems(settings, outside=()):
+    conn = {"host": "https://127.0.0.1:6443", "api_key": "x"}
+    meshes = {name: {"mesh_cluster": conn} for name in ("blue", "green")}
+    try:
+        build_plan(meshes, None, settings=settings, outside=outside,
+                   variables=list(settings))
+    except PlanError as exc:
+        return exc.problems
+    return []
+
+
+@pytest.mark.parametrize("settings", [
+    {"federation_accept_root_change": True}, {"federation_accept_root_change": "false"},
+    {"federation_accept_root_change": ["blue"]}, {"federation_accept_root_change": []},
+    {"federation_root_min_days": 0}, {"federation_root_min_days": "45"},
+])
+def test_valid_root_settings(settings):
+    assert plan_problems(settings) == []
+
+
+@pytest.mark.parametrize("settings, expected", [
+    ({"federation_accept_root_change": "blue"},
+     "federation_accept_root_change: must be true (accept the new root of every mesh), false, "
+     "or a list of the mesh names whose new root you accept, got 'blue'"),
+    ({"federation_accept_root_change": ["pink"]},
+     "federation_accept_root_change[0]: 'pink' is not a mesh of this run (known meshes: blue, "
+     "green)"),
+    ({"federation_accept_root_change": ["blue", "blue"]},
+     "federation_accept_root_change[1]: 'blue' is listed twice"),
+    ({"federation_accept_root_change": [3]},
+     "federation_accept_root_change[0]: must be a mesh name, got 3"),
+    ({"federation_root_min_days": -1},
+     "federation_root_min_days: must be a whole number of days (0 or more), got -1"),
+    ({"federation_root_min_days": "a month"},
+     "federation_root_min_days: must be a whole number of days (0 or more), got 'a month'"),
+    ({"federation_root_min_days": True},
+     "federation_root_min_days: must be a whole number of days (0 or more), got True"),
+])
+def test_bad_root_settings_are_refused_naming_the_variable(settings, expected):
+    (problem,) = plan_problems(settings)
+    assert problem.startswith(expected)
+
+
+def test_accepting_a_mesh_left_out_by_limit_says_so():
+    (problem,) = plan_problems({"federation_accept_root_change": ["pink"]}, outside=["pink"])
+    assert "(left out of this run by --limit)" in problem
+
+
+def test_a_near_miss_of_the_accept_variable_is_a_typo():
+    conn = {"host": "https://127.0.0.1:6443", "api_key": "x"}
+    with pytest.raises(PlanError) as info:
+        build_plan({"blue": {"mesh_cluster": conn}}, None,
+                   variables=["federation_accept_root_changes"])
+    assert "did you mean federation_accept_root_change?" in info.value.problems[0]
