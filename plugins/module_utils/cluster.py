@@ -506,6 +506,31 @@ class Cluster:
         return response.data.decode("utf-8", errors="replace")
 
 
+# What a federate run does in the mesh namespace after pre-flight: (verb, API group, resource).
+RUN_ACCESS = tuple(
+    [(verb, "", "configmaps") for verb in ("get", "list", "create", "patch", "delete")]
+    + [(verb, "federation.maistra.io", plural)
+       for plural in ("servicemeshpeers", "exportedservicesets", "importedservicesets")
+       for verb in ("get", "list", "watch", "create", "patch", "delete")])
+# ... and with managed gateways: the gateway entries of the control plane, then their Services.
+GATEWAY_ACCESS = (("get", "maistra.io", "servicemeshcontrolplanes"),
+                  ("list", "maistra.io", "servicemeshcontrolplanes"),
+                  ("patch", "maistra.io", "servicemeshcontrolplanes"),
+                  ("get", "", "services"), ("list", "", "services"), ("watch", "", "services"))
+
+
+def access_problem(cluster: Cluster, namespace: str, gateways_managed: bool) -> str | None:
+    """A pre-flight problem naming every verb a run needs in `namespace` and may not use, so a
+    missing permission stops the run before its first write instead of in the middle."""
+    needs = list(RUN_ACCESS) + (list(GATEWAY_ACCESS) if gateways_managed else [])
+    missing = cluster.denied(namespace, needs)
+    if not missing:
+        return None
+    return (f"this identity may not {', '.join(missing)} in namespace {namespace} on cluster "
+            f"{cluster.name}, which the run needs (nothing was written); grant these verbs in "
+            "its Role (see the least-privilege Role in the README)")
+
+
 def resource_label(resource) -> str:
     """A resource as RBAC names it: plural, or plural.group."""
     plural = getattr(resource, "name", "") or ""

@@ -27,6 +27,7 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.cluster imp
     SERVICE_MESH_PEER,
     AccessDenied,
     ClusterError,
+    access_problem,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.naming import (
     ROOT_CERT_KEY,
@@ -342,7 +343,7 @@ def peer_gateways(peers: list) -> list:
 
 def gather(cluster, namespace: str, peers: list, exports: list | None = None,
            gateways_managed: bool = False, root_min_days: int = DEFAULT_ROOT_MIN_DAYS,
-           now=None) -> dict:
+           now=None, check_access: bool = False) -> dict:
     """The mesh facts in the shape of mesh_info's `mesh` return value.
 
     ``exports`` are this mesh's exports ({service, namespace} or {namespace, selector}).
@@ -350,6 +351,8 @@ def gather(cluster, namespace: str, peers: list, exports: list | None = None,
     gateways step creates them); the control plane must still be there, 2.1+ and Ready.
     The root must be a CA certificate valid for ``root_min_days`` more days (from ``now``,
     default: the current time); ``root_copies`` are this mesh's copies of its peers' roots.
+    With ``check_access`` every verb a federate run needs in the namespace and may not use is a
+    problem (one SelfSubjectRulesReview).
     """
     exports = exports or []
     problems: list[str] = []
@@ -372,6 +375,8 @@ def gather(cluster, namespace: str, peers: list, exports: list | None = None,
     if _namespace_exists(cluster, namespace) is False:
         problems.append(f"namespace {namespace} does not exist")
         return mesh
+    if check_access:
+        problems.extend(filter(None, [access_problem(cluster, namespace, gateways_managed)]))
     if mesh["crds"]["servicemeshcontrolplanes"]:
         # The first read in the mesh namespace: AccessDenied here fails the task (by design).
         mesh["smcp"] = _control_plane(cluster, namespace, problems)

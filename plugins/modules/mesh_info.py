@@ -105,6 +105,21 @@ options:
     type: int
     default: 30
     version_added: 0.3.0
+  check_access:
+    description:
+      - Whether to check, with one C(SelfSubjectRulesReview) in O(namespace), that this identity
+        may do what a federate run does there after this pre-flight. Each verb it may not use
+        is one problem naming the verb, the resource, the namespace and the cluster, so that a
+        missing permission stops the run before its first write.
+      - "The verbs: C(get), C(list), C(create), C(patch), C(delete) on C(configmaps); the same
+        and C(watch) on C(servicemeshpeers), C(exportedservicesets) and C(importedservicesets)
+        (C(federation.maistra.io)); with O(gateways_managed) also C(get), C(list), C(patch) on
+        C(servicemeshcontrolplanes) (C(maistra.io)) and C(get), C(list), C(watch) on
+        C(services)."
+      - Set V(false) for a read-only use, such as the verify playbook.
+    type: bool
+    default: true
+    version_added: 0.3.0
 attributes:
   action_group:
     support: full
@@ -332,6 +347,7 @@ def main():
                          required_by={"service": "namespace"}),
             gateways_managed=dict(type="bool", default=False),
             root_min_days=dict(type="int", default=30),
+            check_access=dict(type="bool", default=True),
         ),
         supports_check_mode=True,
     )
@@ -342,7 +358,8 @@ def main():
     def inspect(cluster):
         mesh = gather(cluster, params["namespace"], peer_gateways(params["peers"]),
                       exports=params["exports"], gateways_managed=params["gateways_managed"],
-                      root_min_days=params["root_min_days"])
+                      root_min_days=params["root_min_days"],
+                      check_access=params["check_access"])
         for warning in mesh["warnings"]:
             module.warn(warning)
         return {"changed": False, "mesh": mesh}

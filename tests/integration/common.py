@@ -24,7 +24,11 @@ def writes(lab, clusters, since, user: str = AUTOMATION_USER) -> int:
     total = 0
     for cluster in clusters:
         found = lab.audit_writes(cluster, user, since)
-        total += found if isinstance(found, int) else len(found)
+        # A lab started before its audit policy left access reviews out still logs them; they
+        # are creates that store nothing (pre-flight's access check), not writes.
+        total += found if isinstance(found, int) else len(
+            [e for e in found if (e.get("objectRef") or {}).get("apiGroup")
+             != "authorization.k8s.io"])
     return total
 
 

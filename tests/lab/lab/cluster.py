@@ -115,7 +115,9 @@ def write_cluster_files(paths: LabPaths, state: dict, tokens: dict) -> None:
         "apiVersion": "audit.k8s.io/v1",
         "kind": "Policy",
         "omitStages": ["RequestReceived"],
-        "rules": [{"level": "Metadata", "verbs": WRITE_VERBS}, {"level": "None"}],
+        # Access reviews are creates that store nothing (pre-flight asks one per mesh): not writes.
+        "rules": [{"level": "None", "resources": [{"group": "authorization.k8s.io"}]},
+                  {"level": "Metadata", "verbs": WRITE_VERBS}, {"level": "None"}],
     }))
     paths.audit.mkdir(parents=True, exist_ok=True)
     for name, cluster in state["clusters"].items():
