@@ -132,19 +132,23 @@ def connect(module) -> Cluster:
     # The client reads the API's discovery (GET /version, /api, /apis) unless it is cached.
     where = dict(action="get", kind="the API discovery", namespace=module.params.get("namespace")
                  or "", resource="/version, /api, /apis")
-    policy = Policy()
+    policy, repeats = Policy(), []
     try:
-        client = _retried(policy, label, where, lambda: get_api_client(module=module))
+        client = _retried(policy, label, where, lambda: get_api_client(module=module), repeats)
     except ClusterError:
         raise
     except Exception as exc:  # kubeconfig problems surface as CoreException / ConfigException
         raise ClusterError(label, f"cannot load connection settings: {exc}") from exc
-    return Cluster(client, describe(module.params, client.configuration.host), policy)
+    cluster = Cluster(client, describe(module.params, client.configuration.host), policy)
+    cluster.repeats = repeats
+    return cluster
 
 
-def _retried(policy: Policy, cluster: str, where: dict, send: Callable[[], Any]) -> Any:
+def _retried(policy: Policy, cluster: str, where: dict, send: Callable[[], Any],
+             repeats: list | None = None) -> Any:
     """`send()` with its client errors mapped, repeated while they are transient and the bound
-    allows. The final error carries `attempts`; when the bound ended the tries it says so."""
+    allows; each repeat's cause is appended to `repeats`. The final error carries `attempts`;
+    when the bound ended the tries it says so."""
     tries = policy.start()
     while True:
         tries.attempt()
@@ -156,6 +160,8 @@ def _retried(policy: Policy, cluster: str, where: dict, send: Callable[[], Any])
             if delay is None:
                 _final(exc, tries)
                 raise
+            if repeats is not None:
+                repeats.append(str(exc))
             policy.sleep(delay)
 
 
@@ -254,13 +260,14 @@ class Cluster:
         self.name = name
         self.writes = 0
         self.policy = policy or Policy()
+        self.repeats: list[str] = []  # why each repeated request failed before (for a warning)
         self._resources: dict[tuple[str, str], Any] = {}
 
     def _send(self, send: Callable[[], Any], action: str, gvk: tuple[str, str] = ("", ""),
               namespace: str = "", name: str = "", resource=None) -> Any:
         where = dict(action=action, kind=gvk[1], namespace=namespace or "", name=name,
                      resource=resource if isinstance(resource, str) else resource_label(resource))
-        return _retried(self.policy, self.name, where, send)
+        return _retried(self.policy, self.name, where, send, self.repeats)
 
     def resource(self, api_version: str, kind: str):
         key = (api_version, kind)
@@ -463,9 +470,18 @@ class Cluster:
                     raise
                 if clock() + delay >= deadline:
                     return  # the watch would have ended by now: the caller re-checks
+                self.repeats.append(str(exc))
                 self.policy.sleep(delay)
             finally:
                 watcher.stop()
+
+    def repeated(self) -> str | None:
+        """A warning when requests had to be repeated (the run went on), or None."""
+        if not self.repeats:
+            return None
+        return (f"{len(self.repeats)} request(s) to cluster {self.name} failed transiently and "
+                f"were repeated (bound: {self.policy.describe()}); the last failure: "
+                f"{self.repeats[-1]}")
 
     def denied(self, namespace: str, needs: list[tuple[str, str, str]]) -> list[str]:
         """Which of `needs` ((verb, API group, resource) in `namespace`) this identity may not

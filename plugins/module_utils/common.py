@@ -40,9 +40,19 @@ def run(module, action: Callable, check_input: Callable | None = None) -> None:
     Expected failures (API errors, bad input) become one fail_json whose message names the
     cluster, namespace, object and reason; anything else is a bug and keeps its traceback.
     """
+    cluster = None
+
+    def warn_repeats():
+        # Requests that failed transiently and succeeded when repeated: said, not hidden.
+        if cluster is not None and cluster.repeated():
+            module.warn(cluster.repeated())
+
     try:
         checked = (check_input(),) if check_input else ()
-        result = action(connect(module), *checked)
+        cluster = connect(module)
+        result = action(cluster, *checked)
     except (ClusterError, TaskError) as exc:
+        warn_repeats()
         module.fail_json(msg=str(exc), **getattr(exc, "result", {}))
+    warn_repeats()
     module.exit_json(**result)

@@ -344,3 +344,14 @@ def test_access_problem_names_every_missing_verb_the_namespace_and_the_cluster()
     problem = cluster_mod.access_problem(c, "amber-system", gateways_managed=True)
     assert "may not create configmaps, get servicemeshcontrolplanes.maistra.io" in problem
     assert "patch servicemeshcontrolplanes.maistra.io" in problem and "watch services" in problem
+
+
+def test_repeats_that_succeeded_are_reported_as_a_warning():
+    clock = Clock()
+    c, _resource = cluster(clock, get=[refused(), CM])
+    assert c.repeated() is None
+    c.get(CONFIGMAP, "amber-system", "teal-ca-root-cert")
+    warning = c.repeated()
+    assert warning.startswith(f"1 request(s) to cluster {NAME} failed transiently and were "
+                              "repeated (bound: 6 attempts within 30s); the last failure: ")
+    assert "read ConfigMap/teal-ca-root-cert: cannot reach the API server" in warning
