@@ -93,7 +93,8 @@ def gate(meshes: Mapping, facts: Mapping, accept, check_mode: bool = False) -> d
     Returns ``changes`` (root_changes), ``refused`` (meshes whose change is not accepted: a
     real run must stop before any write), ``accepted`` (meshes whose copies the run updates)
     and ``lines``, the message: every change with its old and new fingerprints, then what to
-    do (check mode: what a real run would do; it writes nothing either way).
+    do (check mode: what a real run would do; it writes nothing either way); ``text``: the
+    lines as one string.
     """
     changes = root_changes(meshes, facts)
     allowed = accepted_meshes(accept, meshes)
@@ -120,7 +121,8 @@ def gate(meshes: Mapping, facts: Mapping, accept, check_mode: bool = False) -> d
         for change in changes:
             if change["mesh"] in accepted:
                 lines.extend(describe(change))
-    return {"changes": changes, "refused": refused, "accepted": accepted, "lines": lines}
+    return {"changes": changes, "refused": refused, "accepted": accepted, "lines": lines,
+            "text": "\n".join(lines)}
 
 
 def gate_from_hostvars(plan: Mapping, hosts, hostvars: Mapping, accept,
