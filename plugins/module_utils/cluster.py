@@ -96,7 +96,12 @@ class ConnectionFailed(ClusterError):
 
 
 class AccessDenied(ClusterError):
-    """The API server answered 401 (credentials rejected) or 403 (not authorized)."""
+    """The API server answered 403: this identity may not do that."""
+
+
+class CredentialsRejected(ClusterError):
+    """The API server answered 401: the token is wrong, expired or revoked. Never a fact to note
+    and go on with (unlike a 403 on an optional read): every request will fail the same way."""
 
 
 class NotServed(ClusterError):
@@ -132,7 +137,10 @@ def connect(module) -> Cluster:
     # The client reads the API's discovery (GET /version, /api, /apis) unless it is cached.
     where = dict(action="get", kind="the API discovery", namespace=module.params.get("namespace")
                  or "", resource="/version, /api, /apis")
-    policy, repeats = Policy(), []
+    try:
+        policy, repeats = Policy.configured(), []
+    except ValueError as exc:
+        raise ClusterError(label, str(exc)) from exc
     try:
         client = _retried(policy, label, where, lambda: get_api_client(module=module), repeats)
     except ClusterError:
@@ -206,7 +214,7 @@ def _mapped(cluster: str, action: str, kind: str = "", namespace: str = "", name
         reason = api_reason(exc)
         if status in (401, 403):
             reason = _denied(status, reason, action, resource, namespace)
-        error = AccessDenied if status in (401, 403) else ClusterError
+        error = {401: CredentialsRejected, 403: AccessDenied}.get(status, ClusterError)
         raise error(cluster, reason, status=status, **where) from exc
     except (TransportError, OSError) as exc:
         reason = api_reason(exc)

@@ -7,6 +7,8 @@ Transient: the API server answered 429 (too many requests; its Retry-After is ho
 reset or broken (an API server restarting). Anything else (4xx, TLS, DNS) is final at once.
 
 The bound: at most ATTEMPTS attempts, and no new attempt starts BUDGET seconds after the first.
+The environment variable FEDERATION_API_RETRY_SECONDS sets another time bound (then it alone
+bounds the attempts; 0 turns retrying off), for API servers that take longer to restart.
 Whether a request may be repeated at all is the caller's concern (cluster.py): every request the
 collection sends is a read, an idempotent write (merge patch, server-side apply, delete by uid)
 or a create whose 409 AlreadyExists on a repeat is resolved by reading the object back.
@@ -14,6 +16,7 @@ or a create whose 409 AlreadyExists on a repeat is resolved by reading the objec
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +43,7 @@ BUDGET = 30.0  # seconds from the first attempt after which no new attempt start
 FIRST_DELAY = 1.0  # then doubled each time, up to MAX_DELAY
 MAX_DELAY = 8.0
 RETRY_AFTER_CAP = 10.0  # a longer Retry-After is not waited for in full
+ENV_SECONDS = "FEDERATION_API_RETRY_SECONDS"
 TRANSIENT_STATUS = frozenset((429, 500, 502, 503, 504))
 
 
@@ -86,10 +90,24 @@ class Policy:
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
 
+    @classmethod
+    def configured(cls) -> Policy:
+        """The default bound, or the time bound FEDERATION_API_RETRY_SECONDS sets."""
+        value = os.environ.get(ENV_SECONDS, "").strip()
+        if not value:
+            return cls()
+        try:
+            seconds = float(value)
+        except ValueError:
+            raise ValueError(f"{ENV_SECONDS} must be a number of seconds, not {value!r}") from None
+        return cls(attempts=1 if seconds <= 0 else 1000, budget=max(0.0, seconds))
+
     def start(self) -> Tries:
         return Tries(self)
 
     def describe(self) -> str:
+        if self.attempts >= 1000:
+            return f"attempts within {self.budget:g}s ({ENV_SECONDS})"
         return f"{self.attempts} attempts within {self.budget:g}s"
 
 

@@ -15,6 +15,7 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.cluster imp
     Cluster,
     ClusterError,
     ConnectionFailed,
+    CredentialsRejected,
     NotServed,
     describe,
 )
@@ -129,10 +130,10 @@ def test_strict_validation_rejection_names_the_object_and_field():
     assert TOKEN not in message
 
 
-@pytest.mark.parametrize("status", [401, 403])
-def test_rejected_credentials_or_permissions_are_access_denied(status):
+@pytest.mark.parametrize("status, error", [(401, CredentialsRejected), (403, AccessDenied)])
+def test_rejected_credentials_or_permissions_are_typed(status, error):
     cluster = cluster_with(get=api_error(status, "configmaps is forbidden"))
-    with pytest.raises(AccessDenied, match=f"configmaps is forbidden \\({status}\\)"):
+    with pytest.raises(error, match=f"configmaps is forbidden \\({status}\\)"):
         cluster.get(CONFIGMAP, "red-system", "x")
 
 
@@ -177,7 +178,7 @@ def test_cluster_is_named_by_context_and_host():
 
 def test_rejected_token_says_so():
     cluster = cluster_with(get=api_error(401, "Unauthorized"))
-    with pytest.raises(AccessDenied, match="the API server rejected the credentials"):
+    with pytest.raises(CredentialsRejected, match="the API server rejected the credentials"):
         cluster.list(CONFIGMAP, "red-system")
 
 

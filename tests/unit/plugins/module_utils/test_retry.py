@@ -15,6 +15,7 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.cluster imp
     Cluster,
     ClusterError,
     ConnectionFailed,
+    CredentialsRejected,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.retry import Policy, transient
 
@@ -252,7 +253,7 @@ def test_a_repeated_delete_that_finds_the_object_gone_deleted_it():
 def test_rejected_token_says_log_in_again_and_never_shows_it():
     clock = Clock()
     c, resource = cluster(clock, get=[api_error(401, "Unauthorized")])
-    with pytest.raises(AccessDenied) as failure:
+    with pytest.raises(CredentialsRejected) as failure:
         c.list(CONFIGMAP, "amber-system")
     message = str(failure.value)
     assert message.startswith(f"cluster {NAME}, namespace amber-system: list ConfigMap: ")
@@ -355,3 +356,17 @@ def test_repeats_that_succeeded_are_reported_as_a_warning():
     assert warning.startswith(f"1 request(s) to cluster {NAME} failed transiently and were "
                               "repeated (bound: 6 attempts within 30s); the last failure: ")
     assert "read ConfigMap/teal-ca-root-cert: cannot reach the API server" in warning
+
+
+def test_the_environment_sets_another_time_bound(monkeypatch):
+    monkeypatch.setenv("FEDERATION_API_RETRY_SECONDS", "90")
+    policy = Policy.configured()
+    assert (policy.budget, policy.describe()) == (
+        90, "attempts within 90s (FEDERATION_API_RETRY_SECONDS)")
+    monkeypatch.setenv("FEDERATION_API_RETRY_SECONDS", "0")
+    assert Policy.configured().attempts == 1  # no retry
+    monkeypatch.setenv("FEDERATION_API_RETRY_SECONDS", "soon")
+    with pytest.raises(ValueError, match="must be a number of seconds, not 'soon'"):
+        Policy.configured()
+    monkeypatch.delenv("FEDERATION_API_RETRY_SECONDS")
+    assert Policy.configured().describe() == "6 attempts within 30s"
