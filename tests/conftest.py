@@ -38,8 +38,10 @@ if str(LAB_PYTHONPATH) not in sys.path:
 class Lab:
     """A running lab, as tests see it."""
 
-    def __init__(self, directory: Path, meshes: str, ip_block: int, gateways: bool = LAB_GATEWAYS):
+    def __init__(self, directory: Path, meshes: str, ip_block: int, gateways: bool = LAB_GATEWAYS,
+                 resync_seconds: float | None = None):
         self.dir = directory
+        self.resync_seconds = resync_seconds
         self.kubeconfig = str(directory / "kubeconfig")
         self.inventory = str(directory / "inventory.yml")
         self.mesh_spec = meshes
@@ -131,19 +133,21 @@ def _start(lab: Lab) -> None:
 
 def _up_args(lab: Lab) -> list[str]:
     return ["up", "--meshes", lab.mesh_spec, "--ip-block", str(lab.ip_block),
-            *(["--with-gateways"] if lab.gateways else [])]
+            *(["--with-gateways"] if lab.gateways else []),
+            *(["--resync-seconds", str(lab.resync_seconds)] if lab.resync_seconds else [])]
 
 
 class _Labs:
     def __init__(self):
         self.started: dict[str, Lab] = {}
 
-    def get(self, name: str, meshes: str, ip_block: int, gateways: bool = LAB_GATEWAYS) -> Lab:
+    def get(self, name: str, meshes: str, ip_block: int, gateways: bool = LAB_GATEWAYS,
+            resync_seconds: float | None = None) -> Lab:
         lab = self.started.get(name)
         if lab is None:
             suffix = "" if name == "shared" else f"-{name}"
             lab = self.started[name] = Lab(Path(f"{TEST_DIR}{suffix}"), meshes, ip_block,
-                                           gateways)
+                                           gateways, resync_seconds)
             _start(lab)  # registered first: a failed start is brought down too
         elif (lab.mesh_spec, lab.ip_block, lab.gateways) != (meshes, ip_block, gateways):
             raise ValueError(f"lab {name!r} already started with other meshes, ip block or "
@@ -173,12 +177,14 @@ def lab(_labs) -> Lab:
 @pytest.fixture(scope="session")
 def gateway_lab(_labs) -> Lab:
     """A 3-mesh lab (east-mesh, west-mesh, north-mesh; ip block 156) started `--with-gateways`,
-    shared by the tests of the simulated mesh that federate by hand; leave it as you found it."""
-    return _labs.get("gateways", "east-mesh west-mesh north-mesh", 156, gateways=True)
+    shared by the tests of the simulated mesh that federate by hand; leave it as you found it.
+    Its meshes resync every 2 s (OSSM: 60 s), so tests can watch the periodic resync."""
+    return _labs.get("gateways", "east-mesh west-mesh north-mesh", 156, gateways=True,
+                     resync_seconds=2)
 
 
 @pytest.fixture(scope="session")
 def lab_factory(_labs):
-    """``lab_factory(name, meshes, ip_block, gateways=False)``: a private lab, started once per
-    session."""
+    """``lab_factory(name, meshes, ip_block, gateways=False, resync_seconds=None)``: a private
+    lab, started once per session (``resync_seconds``: `lab up --resync-seconds`)."""
     return _labs.get

@@ -50,6 +50,12 @@ def main(argv: list[str] | None = None) -> int:
                       help="create every SMCP with an ingress-/egress-<peer> gateway pair per "
                            "peer (default: a fresh install without federation gateways); a "
                            "running lab keeps the choice it was started with")
+    for option, what in (("resync-seconds", "resync period of every mesh (default OSSM's 60)"),
+                         ("backoff-initial-seconds", "first watch reconnect delay (default 0.5)"),
+                         ("backoff-max-seconds", "cap of the reconnect back-off (default 2; "
+                                                 "OSSM 60)")):
+        p_up.add_argument(f"--{option}", type=float, help=what + "; recorded in state.json, a "
+                          "running lab's meshes restart when it changes")
     sub.add_parser("down", help="stop every lab process and remove the state dir")
     p_status = sub.add_parser("status", help="clusters, endpoints, meshes, processes")
     p_status.add_argument("--json", action="store_true")
@@ -63,7 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     paths = LabPaths(lab_dir())
     try:
         if args.cmd == "up":
-            up(paths, args.meshes, args.ip_block, gateways=args.with_gateways)
+            up(paths, args.meshes, args.ip_block, gateways=args.with_gateways,
+               mesh_options={"resync_seconds": args.resync_seconds,
+                             "backoff_initial_seconds": args.backoff_initial_seconds,
+                             "backoff_max_seconds": args.backoff_max_seconds})
         elif args.cmd == "down":
             down(paths)
         elif args.cmd == "status":

@@ -81,12 +81,19 @@ def with_gateways(state: dict) -> bool:
     return state.get("gateways", True)
 
 
+# `lab up` options passed on to every mesh process (`python -m lab.mesh --<name>`); the mesh's
+# defaults are OSSM's resync (60 s) and the lab's fast reconnect back-off (0.5 s x1.5, cap 2 s).
+MESH_OPTIONS = ("resync_seconds", "backoff_initial_seconds", "backoff_max_seconds")
+
+
 def up(paths: LabPaths, meshes_spec: str, ip_block: int, gateways: bool = False,
-       out=sys.stdout) -> dict:
+       out=sys.stdout, mesh_options: dict | None = None) -> dict:
     """Start the lab, or bring a running one back to health (restart whatever died).
 
     ``gateways`` (``--with-gateways``): every SMCP starts with the federation gateways. A running
     lab keeps the choice it was set up with; asking for gateways on one without is refused.
+    ``mesh_options`` (``--resync-seconds`` ...): recorded in state.json; given to a running lab
+    with other values, its mesh processes are restarted with them.
     """
     started = time.monotonic()
     kc.check_binaries()
@@ -113,6 +120,13 @@ def up(paths: LabPaths, meshes_spec: str, ip_block: int, gateways: bool = False,
         state = _prepare(paths, meshes, ip_block, gateways)
     tokens = _secrets(paths)
     mark = marker(paths)
+    wanted = {k: float(v) for k, v in (mesh_options or {}).items() if v is not None}
+    if any(state.setdefault("mesh_options", {}).get(k) != v for k, v in wanted.items()):
+        state["mesh_options"].update(wanted)
+        save_state(paths, state)
+        for m in state["meshes"].values():  # restarted below with the new options
+            if m["pid"]:
+                stop(m["pid"], mark)
 
     if not alive(state["etcd"]["pid"], mark):
         kc.start_etcd(paths, state)
@@ -241,6 +255,8 @@ def mesh_args(paths: LabPaths, state: dict, mesh: str) -> list[str]:
         "--peers", ",".join(m["peers"]) if with_gateways(state) else "",
         "--lb-prefix", m["lb_prefix"], "--pod-ip", m["pod_ip"],
         "--state-dir", m["state_dir"],
+        *(arg for k, v in sorted(state.get("mesh_options", {}).items()) if k in MESH_OPTIONS
+          for arg in (f"--{k.replace('_', '-')}", str(v))),
     ]
 
 

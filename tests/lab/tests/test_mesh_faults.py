@@ -21,7 +21,8 @@ EAST, WEST = "east-mesh", "west-mesh"
 
 @pytest.fixture(scope="module")
 def fed(lab_factory):
-    lab = lab_factory("mesh-faults", f"{EAST} {WEST}", 160, gateways=True)
+    # Resync every 2 s: a test watches the periodic resync resume after an apiserver outage.
+    lab = lab_factory("mesh-faults", f"{EAST} {WEST}", 160, gateways=True, resync_seconds=2)
     east, west = MeshAdmin(lab, EAST), MeshAdmin(lab, WEST)
     federate(east, west)
     federate(west, east)

@@ -26,8 +26,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--resync-seconds",
         type=float,
-        default=2.0,
-        help="service list resync and peer re-reconcile period (OSSM: 60)",
+        default=60.0,
+        help="service list resync and peer re-reconcile period (default OSSM's 60; "
+        "changes are picked up by watch, not by the resync)",
     )
     p.add_argument("--backoff-initial-seconds", type=float, default=0.5)
     p.add_argument(
