@@ -1,0 +1,279 @@
+"""Mesh faults of the reliability catalogue (docs/reliability.md rows 3, 4, 6, 7, 8, 9).
+
+A private 3-mesh lab on two clusters (red-mesh alone, green-mesh and blue-mesh together; ip
+block 100) shared by the tests of this file, which run in order: two runs at once on the
+unfederated lab (7), a run killed in the middle of its writes (8), istiod down (3), an ingress
+gateway down with the wait timeout measured (4, 9), a foreign object in the way (6). Each test
+asserts what the run does, what it prints, what it leaves (objects read back as the lab admin,
+writes counted in the audit logs) and what the re-run does; each starts from a federated lab
+(federating first when an earlier test left it otherwise).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+from ansible_run import ANSIBLE_PLAYBOOK, CALLBACKS, REPO
+from common import lab_dir, now, run_playbook, writes
+from kubernetes.client.exceptions import ApiException
+from readback import ESS, ISS, MANAGED, SMP, connected_both_ways, meshes
+
+MESHES = ["blue-mesh", "green-mesh", "red-mesh"]
+DIRECTIONS = [(a, b) for a in MESHES for b in MESHES if a != b]
+# First run: one gateway apply per mesh, then a CA ConfigMap, a ServiceMeshPeer and two service
+# sets per direction.
+OBJECT_WRITES = 4 * len(DIRECTIONS)
+FIRST_RUN_WRITES = len(MESHES) + OBJECT_WRITES
+TIMEOUT = 15  # federation_wait_timeout of the failing runs
+REPORT_TASK = "Print the failure report"
+WAIT_TASK = "Wait until every peer is connected in both directions"
+
+
+@pytest.fixture(scope="module")
+def lab(lab_factory):
+    return lab_factory("faults", "red-mesh green-mesh blue-mesh:green-mesh", 100)
+
+
+@pytest.fixture(scope="module")
+def mesh(lab):
+    return meshes(lab_dir(lab))
+
+
+@pytest.fixture(scope="module")
+def clusters(mesh):
+    return sorted({m.cluster for m in mesh.values()})
+
+
+def planned(name: str) -> dict[str, set[str]]:
+    """Kind -> names the plan puts into mesh ``name``'s namespace."""
+    others = [o for o in MESHES if o != name]
+    return {"ConfigMap": {f"{o}-ca-root-cert" for o in others}, "ServiceMeshPeer": set(others),
+            "ExportedServiceSet": set(others), "ImportedServiceSet": set(others)}
+
+
+def managed(m) -> dict[str, set[str]]:
+    return {"ConfigMap": set(m.configmaps(MANAGED)), "ServiceMeshPeer": set(m.peers(MANAGED)),
+            "ExportedServiceSet": set(m.objects(ESS, MANAGED)),
+            "ImportedServiceSet": set(m.objects(ISS, MANAGED))}
+
+
+def assert_exactly_planned_and_connected(mesh) -> None:
+    for name, m in mesh.items():
+        assert managed(m) == planned(name), name
+        for peer in planned(name)["ServiceMeshPeer"]:
+            assert connected_both_ways(m.peer(peer)), f"{name} -> {peer}"
+            assert m.configmap(f"{peer}-ca-root-cert").data == {
+                "root-cert.pem": mesh[peer].root_cert}
+
+
+def federated(lab, mesh) -> None:
+    """The starting point of the fault tests: federated, every direction connected."""
+    try:
+        assert_exactly_planned_and_connected(mesh)
+    except (AssertionError, ApiException):
+        run = run_playbook("federate.yml", lab.inventory)
+        assert run.rc == 0, run.explain()
+
+
+def snapshot(mesh) -> dict:
+    return {name: m.snapshot() for name, m in mesh.items()}
+
+
+def delete_managed(mesh) -> None:
+    """Remove what the collection wrote (as the admin; the gateway entries stay)."""
+    for m in mesh.values():
+        for name in m.configmaps(MANAGED):
+            m.core.delete_namespaced_config_map(name, m.namespace)
+        for kind in (SMP, ESS, ISS):
+            for name in m.objects(kind, MANAGED):
+                m.custom.delete_namespaced_custom_object(*kind[:2], m.namespace, kind[2], name)
+
+
+def printed_once(run, line: str) -> None:
+    """``line`` is in the report the run printed, and the screen shows it exactly once (the
+    YAML result format folds long lines)."""
+    assert line in run.report(), run.explain()
+    assert re.sub(r"\s*\n\s*", " ", run.stdout).count(line) == 1, run.stdout
+
+
+def test_two_runs_at_once_end_federated_with_each_object_once(lab, mesh, clusters):
+    """Row 7: the lab is unfederated (fresh); both runs start together."""
+    delete_managed(mesh)
+    since = now()
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    cmd = [str(ANSIBLE_PLAYBOOK), "-i", lab.inventory, str(REPO / "playbooks" / "federate.yml")]
+    procs = [subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=900)[0] for p in procs]
+    codes = [p.returncode for p in procs]
+    for code, output in zip(codes, outputs, strict=True):
+        # Each run ends federated, or fails naming the conflict (the other run's write).
+        assert code == 0 or "409" in output or "conflict" in output.lower(), output[-4000:]
+    assert 0 in codes, outputs
+    print(f"row 7: exit codes {codes}, {writes(lab, clusters, since)} writes")
+    # Each planned object exists once, as planned, every direction connected.
+    assert_exactly_planned_and_connected(mesh)
+    # Each object written once or twice (once per run), gateway entries by one run or both.
+    assert OBJECT_WRITES <= writes(lab, clusters, since) <= 2 * FIRST_RUN_WRITES
+
+    since = now()
+    again = run_playbook("federate.yml", lab.inventory)
+    assert again.rc == 0 and again.changed == 0, again.explain()
+    assert writes(lab, clusters, since) == 0
+
+
+def test_run_killed_in_the_middle_of_its_writes_is_completed_by_a_rerun(lab, mesh, clusters):
+    """Row 8: SIGKILL to the ansible-playbook process group once some but not all writes are
+    in the audit logs; the gateway entries stay, so the run writes only the 24 objects."""
+    federated(lab, mesh)
+    delete_managed(mesh)
+    since = now()
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_CALLBACK_PLUGINS=str(CALLBACKS))
+    cmd = [str(ANSIBLE_PLAYBOOK), "-i", lab.inventory, str(REPO / "playbooks" / "federate.yml")]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    killed_after = 0
+    deadline = time.monotonic() + 600
+    try:
+        while proc.poll() is None and time.monotonic() < deadline:
+            killed_after = writes(lab, clusters, since)
+            if killed_after >= 1:
+                os.killpg(proc.pid, signal.SIGKILL)
+                break
+            time.sleep(0.05)  # polling the audit log: the test's clock, not the collection's
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before its first write"
+    time.sleep(1)  # let requests in flight when it was killed reach the audit log
+    done = writes(lab, clusters, since)
+    assert 1 <= done < OBJECT_WRITES, done
+    half = {name: managed(m) for name, m in mesh.items()}
+    assert any(half[n] != planned(n) for n in half), "the killed run wrote everything"
+
+    since = now()
+    rerun = run_playbook("federate.yml", lab.inventory)
+    assert rerun.rc == 0, rerun.explain()
+    # The re-run writes exactly what the killed run did not: nothing twice.
+    assert writes(lab, clusters, since) == OBJECT_WRITES - done
+    assert_exactly_planned_and_connected(mesh)
+
+
+def test_istiod_down_is_reported_once_for_its_mesh_and_a_rerun_after_istiod_up_succeeds(
+        lab, mesh, clusters):
+    """Row 3."""
+    federated(lab, mesh)
+    before = snapshot(mesh)
+    lab.run("fault", "istiod-down", "red-mesh")
+    try:
+        since = now()
+        run = run_playbook("federate.yml", lab.inventory,
+                           extra_vars={"federation_wait_timeout": TIMEOUT})
+        assert run.rc != 0
+        cut = ["blue-mesh -> red-mesh", "green-mesh -> red-mesh", "red-mesh -> blue-mesh",
+               "red-mesh -> green-mesh"]
+        printed_once(run, "istiod of red-mesh is not ready (Deployment istiod-basic 0/1): no "
+                          "direction from or to red-mesh can connect: " + ", ".join(cut))
+        report = "\n".join(run.report())
+        assert "CA ConfigMap" not in report and "lastDisconnectStatus" not in report, report
+        assert {r["result"]["msg"] for r in run.failures()} == {
+            "federation check failed: 4 of 6 directions are not connected "
+            "(the report is printed above)", "federation check failed: see the report above"}
+        matrix = run.custom_stats["_run"]["federation_matrix"]
+        assert sorted(" -> ".join(d) for d in matrix["failed"]) == cut
+        assert {matrix["cells"][a][b]["state"] for a, b in matrix["failed"]} == {"istiod-down"}
+        assert matrix["cells"]["green-mesh"]["blue-mesh"]["ok"] is True
+        # Nothing written, nothing else touched.
+        assert writes(lab, clusters, since) == 0
+        assert snapshot(mesh) == before
+    finally:
+        lab.run("fault", "istiod-up", "red-mesh")
+
+    since = now()
+    rerun = run_playbook("federate.yml", lab.inventory)
+    assert rerun.rc == 0, rerun.explain()
+    assert writes(lab, clusters, since) == 0
+    assert_exactly_planned_and_connected(mesh)
+
+
+def test_ingress_gateway_down_names_the_gateway_and_the_peer_it_cuts_off_within_the_timeout(
+        lab, mesh, clusters):
+    """Rows 4 and 9: green-mesh's ingress gateway for red-mesh stops, so red-mesh -> green-mesh
+    never connects; the report arrives within the wait timeout plus the tasks after it."""
+    federated(lab, mesh)
+    before = snapshot(mesh)
+    lab.run("fault", "gateway-down", "green-mesh", "ingress-red-mesh")
+    try:
+        since = now()
+        run = run_playbook("federate.yml", lab.inventory,
+                           extra_vars={"federation_wait_timeout": TIMEOUT})
+        assert run.rc != 0
+        printed_once(run, "ingress gateway ingress-red-mesh of green-mesh is not ready "
+                          "(Deployment ingress-red-mesh 0/1): it cuts off red-mesh "
+                          "(red-mesh -> green-mesh)")
+        matrix = run.custom_stats["_run"]["federation_matrix"]
+        assert matrix["failed"] == [["red-mesh", "green-mesh"]]
+        assert matrix["cells"]["red-mesh"]["green-mesh"]["state"] == "gateway-down"
+        assert writes(lab, clusters, since) == 0
+        assert snapshot(mesh) == before
+
+        # Row 9, measured: the wait gives up at its timeout; the report follows it.
+        elapsed = [r["elapsed"] for r in run.results(WAIT_TASK).values()]
+        assert TIMEOUT <= max(elapsed) <= TIMEOUT + 3, elapsed
+        started = next(r["time"] for r in run.records if r.get("task_start") == (
+            f"servicemesh.federation.wait : {WAIT_TASK}"))
+        printed = next(r["time"] for r in run.records if r.get("task", "").endswith(REPORT_TASK))
+        print(f"row 9: wait module {max(elapsed)} s, wait start to report {printed - started:.1f} s"
+              f" (timeout {TIMEOUT} s)")
+        assert printed - started <= TIMEOUT + 60  # the rest: Ansible's per-task cost, loaded
+    finally:
+        lab.run("fault", "gateway-up", "green-mesh", "ingress-red-mesh")
+
+    since = now()
+    rerun = run_playbook("federate.yml", lab.inventory)
+    assert rerun.rc == 0, rerun.explain()
+    assert writes(lab, clusters, since) == 0
+    assert_exactly_planned_and_connected(mesh)
+
+
+def test_foreign_object_in_the_way_is_refused_untouched_and_taken_over_on_request(
+        lab, mesh, clusters):
+    """Row 6 (test_federate covers the unfederated case on the shared lab): someone else's
+    ConfigMap under the name of a planned CA ConfigMap, with another root."""
+    federated(lab, mesh)
+    red = mesh["red-mesh"]
+    red.core.delete_namespaced_config_map("green-mesh-ca-root-cert", red.namespace)
+    foreign = red.core.create_namespaced_config_map(red.namespace, {
+        "metadata": {"name": "green-mesh-ca-root-cert", "labels": {"owner": "someone-else"}},
+        "data": {"root-cert.pem": mesh["blue-mesh"].root_cert}})
+    before = snapshot(mesh)
+
+    since = now()
+    refused = run_playbook("federate.yml", lab.inventory,
+                           extra_vars={"federation_wait_timeout": TIMEOUT})
+    assert refused.rc != 0
+    text = refused.failure_text()
+    assert "green-mesh-ca-root-cert" in text, refused.explain()
+    assert "Set federation_take_over: true" in text, text
+    untouched = red.configmap("green-mesh-ca-root-cert")
+    assert untouched.metadata.resource_version == foreign.metadata.resource_version
+    assert untouched.data == {"root-cert.pem": mesh["blue-mesh"].root_cert}
+    assert writes(lab, clusters, since) == 0
+    assert snapshot(mesh) == before
+
+    since = now()
+    adopted = run_playbook("federate.yml", lab.inventory,
+                           extra_vars={"federation_take_over": True})
+    assert adopted.rc == 0, adopted.explain()
+    assert writes(lab, clusters, since) == 1
+    cm = red.configmap("green-mesh-ca-root-cert")
+    assert cm.metadata.uid == foreign.metadata.uid  # adopted, not replaced
+    assert cm.metadata.labels["app.kubernetes.io/managed-by"] == "servicemesh.federation"
+    assert_exactly_planned_and_connected(mesh)
