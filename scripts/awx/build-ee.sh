@@ -41,7 +41,7 @@ RUN python3 -m venv /opt/ee && /opt/ee/bin/pip install --quiet '$core' '$runner'
 ENV PATH=/opt/ee/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \\
     ANSIBLE_COLLECTIONS_PATH=/usr/share/ansible/collections HOME=/runner LANG=C.UTF-8
 COPY collections /build/collections
-RUN ansible-galaxy collection install --offline -p /usr/share/ansible/collections \\
+RUN ansible-galaxy collection install --offline --no-deps -p /usr/share/ansible/collections \\
       /build/collections/servicemesh-federation-*.tar.gz \\
     && mkdir -p /usr/share/ansible/collections/ansible_collections/kubernetes \\
     && cp -r /build/collections/kubernetes.core \\

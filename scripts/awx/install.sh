@@ -86,13 +86,15 @@ if ! podman_ image exists "$AWX_BASE_IMAGE"; then
   mirror="${mirror:-http://deb.debian.org/debian}"
   rootfs="$AWX_CACHE/rootfs"
   log "debootstrap bookworm from $mirror (about 1-2 min)"
-  rm -rf "$rootfs"
+  # An interrupted debootstrap may leave /proc or /sys mounted inside: never delete through them.
+  for m in proc sys dev/pts dev; do umount -l "$rootfs/$m" 2>/dev/null || true; done
+  rm -rf --one-file-system "$rootfs"
   debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates,git \
     bookworm "$rootfs" "$mirror" >"$AWX_CACHE/debootstrap.log" 2>&1 \
     || fail "debootstrap failed, see $AWX_CACHE/debootstrap.log"
   rm -rf "$rootfs"/var/cache/apt/archives/*.deb
-  tar -C "$rootfs" -c . | podman_ import - "$AWX_BASE_IMAGE" >/dev/null
-  rm -rf "$rootfs"
+  tar -C "$rootfs" --one-file-system -c . | podman_ import - "$AWX_BASE_IMAGE" >/dev/null
+  rm -rf --one-file-system "$rootfs"
 fi
 
 # 5. The execution environment: the Python layer is cached; the collection layer is rebuilt when

@@ -234,6 +234,8 @@ for _handler in LOGGING["handlers"].values():
 
 def awx_env() -> dict:
     return {
+        # The sources hold awx/devonly.py, which would select the development settings.
+        "DJANGO_SETTINGS_MODULE": "awx.settings.production",
         "AWX_SETTINGS_FILE": str(ETC / "settings.py"),
         "AWX_SETTINGS_DIR": str(ETC / "conf.d"),
         "AWX_RECEPTOR_CONF": str(ETC / "receptor.conf"),
@@ -255,6 +257,7 @@ def manage(*args: str, capture: bool = False, env: dict | None = None) -> str:
 def provision() -> None:
     log("migrate (the first run takes minutes)")
     manage("migrate", "--noinput")
+    manage("setup_managed_credential_types")
     stamp = STATE / ".preloaded"
     if not stamp.exists():
         manage("create_preload_data")
