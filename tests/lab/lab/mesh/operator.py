@@ -29,6 +29,10 @@ VERSION = "v2.5"
 OPERATOR_VERSION = "2.5.0"
 DISCOVERY_PORT = 8188
 SERVICE_PORT = 15443
+# Lab-only Service annotation (set through the SMCP entry's service.metadata.annotations): the
+# ingress sits behind a balancer Kubernetes does not manage, at this address. The Service gets
+# no status.loadBalancer address; the gateway listens on the annotated address instead.
+EXTERNAL_ADDRESS = "lab.servicemesh.federation/external-address"
 
 
 def operator_labels(namespace: str) -> dict:
@@ -281,6 +285,7 @@ class Gateway:
     service_type: str
     ports: tuple[tuple[str, int], ...]
     labels: tuple[tuple[str, str], ...] = field(default=())
+    annotations: tuple[tuple[str, str], ...] = field(default=())
 
     @property
     def service_account(self) -> str:
@@ -305,8 +310,14 @@ def desired_gateways(smcp: dict | None) -> dict[str, Gateway]:
                 ("https-discovery" if kind == "ingress" else "http-discovery", DISCOVERY_PORT),
             )
             labels = ((service.get("metadata") or {}).get("labels")) or {}
+            annotations = ((service.get("metadata") or {}).get("annotations")) or {}
             gateways[name] = Gateway(
-                name, kind, service.get("type") or "ClusterIP", ports, tuple(sorted(labels.items()))
+                name,
+                kind,
+                service.get("type") or "ClusterIP",
+                ports,
+                tuple(sorted(labels.items())),
+                tuple(sorted(annotations.items())),
             )
     return gateways
 
@@ -325,6 +336,7 @@ def _service_manifest(namespace: str, gw: Gateway) -> dict:
             "name": gw.name,
             "namespace": namespace,
             "labels": {**selector, **operator_labels(namespace), "maistra.io/gateway": gw.kind},
+            **({"annotations": dict(gw.annotations)} if gw.annotations else {}),
         },
         "spec": spec,
     }
@@ -334,11 +346,15 @@ def _service_differs(current: dict, desired: dict) -> bool:
     cs, ds = current.get("spec") or {}, desired["spec"]
     ports = [(p.get("name"), p.get("port")) for p in cs.get("ports") or []]
     labels = current["metadata"].get("labels") or {}
+    annotations = current["metadata"].get("annotations") or {}
+    wanted = desired["metadata"].get("annotations") or {}
     return (
         cs.get("type") != ds["type"]
         or cs.get("selector") != ds["selector"]
         or ports != [(p["name"], p["port"]) for p in ds["ports"]]
         or any(labels.get(k) != v for k, v in desired["metadata"]["labels"].items())
+        or any(annotations.get(k) != v for k, v in wanted.items())
+        or (EXTERNAL_ADDRESS in annotations and EXTERNAL_ADDRESS not in wanted)
     )
 
 
@@ -424,7 +440,22 @@ def reconcile_gateways(
                 },
             )
             accounts.add(gw.service_account)
-        if gw.service_type == "LoadBalancer":
+        external = dict(gw.annotations).get(EXTERNAL_ADDRESS)
+        if gw.service_type == "LoadBalancer" and external:
+            # No load balancer address in the Service (the pool's one is given back); the
+            # gateway still listens, on the annotated address.
+            lb = (current.get("status") or {}).get("loadBalancer") or {}
+            if lb.get("ingress"):
+                api.patch(
+                    path(CORE, "services", namespace, gw.name, "status"),
+                    {"status": {"loadBalancer": {"ingress": None}}},
+                )
+                log.info("load balancer address withheld for %s/%s", namespace, gw.name)
+            written.pop(gw.name, None)
+            pool.release(gw.name)
+            if gw.kind == "ingress":
+                addresses[gw.name] = external
+        elif gw.service_type == "LoadBalancer":
             ingress = ((current.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
             current_ip = ingress[0].get("ip") if ingress else None
             ip = pool.address(gw.name, current_ip)
