@@ -33,6 +33,9 @@ KCM_CONTROLLERS = (
 WRITE_VERBS = ["create", "update", "patch", "delete", "deletecollection"]
 # Go runtime settings that keep an idle apiserver small (see README, "Budgets").
 GO_ENV = {"GOMAXPROCS": "2", "GOGC": "50", "GOMEMLIMIT": "300MiB"}
+# An idle apiserver or controller-manager needs little CPU and parallelism; one P each keeps the
+# Go scheduler of 20 of them from spinning on 2 cores (measured: tests/lab/README.md, "Budgets").
+CONTROL_PLANE_ENV = {**GO_ENV, "GOMAXPROCS": "1"}
 
 
 # --- binaries -------------------------------------------------------------------------------
@@ -257,12 +260,19 @@ def apiserver_args(paths: LabPaths, state: dict, name: str) -> list[str]:
         "--enable-priority-and-fairness=false",
         "--profiling=false",
         "--event-ttl=15m",
+        # Idle cost (tests/lab/README.md, "Budgets"): no watch cache (a cacher per resource type
+        # wakes every second; etcd serves the lab's few watchers directly), no periodic etcd
+        # object-count and size polls (metrics nobody reads).
+        "--watch-cache=false",
+        "--etcd-count-metric-poll-period=0",
+        "--etcd-db-metric-poll-interval=0",
     ]
 
 
 def start_apiserver(paths: LabPaths, state: dict, name: str) -> None:
     log = paths.log(f"apiserver-{name}")
-    state["clusters"][name]["pid"] = spawn(apiserver_args(paths, state, name), log, env=GO_ENV)
+    state["clusters"][name]["pid"] = spawn(apiserver_args(paths, state, name), log,
+                                           env=CONTROL_PLANE_ENV)
 
 
 def readyz(paths: LabPaths, server: str) -> bool:
@@ -316,7 +326,7 @@ def start_kcm(paths: LabPaths, state: dict, name: str) -> None:
         f"--cluster-name={name}",
         "--secure-port=0",
         "--concurrent-gc-syncs=5",
-    ], paths.log(f"kcm-{name}"), env=GO_ENV)
+    ], paths.log(f"kcm-{name}"), env=CONTROL_PLANE_ENV)
 
 
 def _must_live(paths: LabPaths, pid: int, what: str, log: Path) -> None:
