@@ -155,6 +155,7 @@ def test_run_killed_in_the_middle_of_its_writes_is_completed_by_a_rerun(lab, mes
     time.sleep(1)  # let requests in flight when it was killed reach the audit log
     done = writes(lab, clusters, since)
     assert 1 <= done < OBJECT_WRITES, done
+    print(f"row 8: killed after {done} of {OBJECT_WRITES} writes")
     half = {name: managed(m) for name, m in mesh.items()}
     assert any(half[n] != planned(n) for n in half), "the killed run wrote everything"
 
