@@ -135,6 +135,9 @@ peers:
       matched by no import rule), C(exports_expected), C(exported) (counts of planned exports),
       C(exported_services) (their exported names), C(exports_missing) (each C(exported_name)
       and C(cause)) and C(done).
+    - C(istiod) - this mesh's istiod readiness (see RV(istiod)); C(gateways) - C(ingress) and
+      C(egress), the readiness of the Deployments of the gateways the ServiceMeshPeer names
+      (same shape, null when there is no such Deployment or it has no status yet).
   returned: always
   type: dict
   sample:
@@ -170,6 +173,16 @@ all_done:
       O(services) imported and exported. What O(wait=true) waits for.
   returned: always
   type: bool
+istiod:
+  description:
+    - Readiness of this mesh's istiod Deployment (label C(app=istiod)), read once after the
+      wait - C(deployment), C(namespace), C(ready) (at least one ready replica),
+      C(ready_replicas), C(replicas) and C(text) (C(Deployment istiod-basic 0/1)).
+    - Null when there is none, it has no status yet, or Deployments may not be listed.
+  returned: always
+  type: dict
+  sample: {deployment: istiod-basic, namespace: red-mesh-system, ready: false, ready_replicas: 0,
+           replicas: 1, text: Deployment istiod-basic 0/1}
 elapsed:
   description: Seconds spent, including waiting.
   returned: always
