@@ -214,10 +214,11 @@ def _gateways(cluster, namespace: str, peers: list, problems: list,
             if peer.get("require_address", True) and not managed:
                 problems.append(
                     "ingress gateway Service {}/{} (for peer {}) has no address yet: no "
-                    "load balancer address{}; set an address override for this peer if it is "
-                    "reached another way".format(
+                    "load balancer address{}; if peer {} reaches it another way, set that "
+                    "address override on mesh {}: mesh_peers.<this mesh>.addresses".format(
                         namespace, gateway, peer["peer"],
-                        "" if node_addresses else " and no readable node addresses"))
+                        "" if node_addresses else " and no readable node addresses",
+                        peer["peer"], peer["peer"]))
         else:
             ingress[gateway] = address
     return ingress
