@@ -415,7 +415,8 @@ def _ingress_types(desired: dict[Key, dict]) -> dict[str, str]:
             for (kind, name), entry in desired.items() if kind == INGRESS}
 
 
-def _gateway_state(services: dict, desired: dict[Key, dict], node_addresses) -> tuple:
+def _gateway_state(services: dict, desired: dict[Key, dict], node_addresses,
+                   address_optional=()) -> tuple:
     missing, no_address, ingress = [], [], {}
     for kind, name in desired:
         service = services.get(name)
@@ -425,14 +426,18 @@ def _gateway_state(services: dict, desired: dict[Key, dict], node_addresses) -> 
         if kind == INGRESS:
             address = ingress_address(service, node_addresses)
             ingress[name] = address or dict(NO_ADDRESS)
-            if address is None:
+            if address is None and name not in address_optional:
                 no_address.append(name)
     return missing, no_address, ingress
 
 
 def wait_for_gateways(cluster, namespace: str, desired: dict[Key, dict], timeout: float,
-                      wait: bool = True, clock: Callable[[], float] = time.monotonic) -> dict:
+                      wait: bool = True, clock: Callable[[], float] = time.monotonic,
+                      address_optional=()) -> dict:
     """The ingress addresses, after waiting (by watch) for every gateway Service and address.
+
+    ``address_optional``: ingress gateways whose peer reaches them through an address override;
+    their Service must exist, their address is not waited for.
 
     Raises TaskError at the timeout naming what is missing and the likely cause.
     """
@@ -441,7 +446,8 @@ def wait_for_gateways(cluster, namespace: str, desired: dict[Key, dict], timeout
         node_addresses = _node_addresses(cluster)
 
     def done(services):
-        missing, no_address, _ingress = _gateway_state(services, desired, node_addresses)
+        missing, no_address, _ingress = _gateway_state(services, desired, node_addresses,
+                                                       address_optional)
         return not missing and not no_address
 
     if not wait:
@@ -452,7 +458,8 @@ def wait_for_gateways(cluster, namespace: str, desired: dict[Key, dict], timeout
                         "gateway needs the nodes' addresses, which cannot be read (allow "
                         "listing nodes, or set an address override and wait: false)")
     services, ok = wait_for(cluster, SERVICE, namespace, done, timeout, clock=clock)
-    missing, no_address, ingress = _gateway_state(services, desired, node_addresses)
+    missing, no_address, ingress = _gateway_state(services, desired, node_addresses,
+                                                  address_optional)
     if not ok:
         problems = []
         if missing:
@@ -542,7 +549,10 @@ def apply_state(cluster, params: dict, check_mode: bool, desired: dict[Key, dict
         # In check mode the gateways may not exist yet: report what is there, do not wait.
         result["ingress"] = wait_for_gateways(
             cluster, namespace, desired, params.get("timeout") or 300,
-            wait=params.get("wait", True) and not check_mode, clock=clock)
+            wait=params.get("wait", True) and not check_mode, clock=clock,
+            address_optional={link.get("ingress_gateway") or ingress_gateway_name(link["peer"])
+                              for link in params.get("links") or []
+                              if link.get("peer") and link.get("ingress_address_overridden")})
     except TaskError as exc:
         exc.result = {**result, **exc.result}
         raise

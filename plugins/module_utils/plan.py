@@ -761,6 +761,10 @@ def build_plan(meshes: dict, links: list | None = None, env_auth: bool = False,
                 "addresses": over.get("addresses"),
                 "discovery_port": over.get("discovery_port"),
                 "service_port": over.get("service_port"),
+                # The peer reaches this mesh's ingress for it through its own addresses
+                # override: that ingress needs no address of its own (pre-flight, gateways).
+                "ingress_address_overridden": bool(
+                    overrides.get(peer, {}).get(name, {}).get("addresses")),
                 "network": network_name(peer),
                 "ingress_service": over.get("ingress_service") or {"type": "LoadBalancer"},
                 **link_sharing(name, peer, exports[name], imports[name]),

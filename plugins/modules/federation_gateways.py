@@ -63,7 +63,9 @@ options:
         gateway Service's settings: C(type) (C(LoadBalancer), the default, or C(NodePort)),
         C(annotations) (such as C(service.beta.kubernetes.io/aws-load-balancer-type: nlb)) and
         C(node_ports) (C({discovery: <port>, service: <port>}), node ports 30000-32767 for
-        8188 and 15443). Other keys of the plan's links are ignored."
+        8188 and 15443); C(ingress_address_overridden), true when the peer reaches this
+        ingress gateway through an address override (its address is then not waited for).
+        Other keys of the plan's links are ignored."
     type: list
     elements: dict
     default: []

@@ -181,7 +181,9 @@ plan:
           C(ingress_gateway) / C(egress_gateway) (this mesh's gateways for the peer),
           C(peer_ingress_gateway) / C(peer_egress_gateway) (the peer's gateways for this mesh),
           C(client_id), C(ca_configmap) and the overrides C(addresses), C(discovery_port),
-          C(service_port) (null when not set).
+          C(service_port) (null when not set), and C(ingress_address_overridden) (the peer
+          reaches this mesh's C(ingress_gateway) through its own C(addresses) override, so
+          that gateway needs no address of its own).
         - Each mesh also has C(gateways) (V(managed) or V(external)), and each link
           C(network) (C(network-<peer>), the egress gateway's requested network view),
           C(ingress_service) (the ingress gateway Service for the peer, C(type), and

@@ -72,6 +72,7 @@ def test_defaults_for_one_direction():
             "addresses": None,
             "discovery_port": None,
             "service_port": None,
+            "ingress_address_overridden": False,
             "network": "network-green",
             "ingress_service": {"type": "LoadBalancer"},
             "export_rules": [],
