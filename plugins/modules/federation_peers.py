@@ -22,6 +22,10 @@ description:
     object not yet labelled) and writes only what differs, as a JSON merge patch of the
     fields this collection owns (a list is replaced whole); a re-run sends no write request
     and reports no change.
+  - Each CA ConfigMap carries the annotation C(federation.servicemesh.io/root-sha256), the
+    SHA-256 fingerprint of each certificate of the root it holds (lowercase hex, joined by
+    C(,)); the playbooks' root-change gate compares it with the peer's current root. Since
+    0.3.0; a copy made earlier gets it on the next run (one patch, the root unchanged).
   - Every object written carries the label C(app.kubernetes.io/managed-by=servicemesh.federation).
     An existing object without it that differs from the plan is not touched and the task
     fails naming it, unless O(take_over=true) (the object is then adopted). One without it
@@ -104,6 +108,7 @@ seealso:
   - module: servicemesh.federation.federation_status
 requirements:
   - kubernetes
+  - cryptography (with O(state=present))
 """
 
 EXAMPLES = r"""
@@ -171,10 +176,14 @@ reconfigured:
   sample: {green-mesh: {discoveryStatus: {active: []}}}
 """
 
+from ansible.module_utils.basic import missing_required_lib  # noqa: E402
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (  # noqa: E402
     AnsibleK8SModule,
 )
 
+from ansible_collections.servicemesh.federation.plugins.module_utils.certs import (  # noqa: E402
+    HAS_CRYPTOGRAPHY,
+)
 from ansible_collections.servicemesh.federation.plugins.module_utils.common import (  # noqa: E402
     argspec,
     run,
@@ -199,6 +208,8 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
+    if params["state"] == "present" and not HAS_CRYPTOGRAPHY:  # the roots' fingerprints
+        module.fail_json(msg=missing_required_lib("cryptography"))
     run(module, lambda cluster, desired: apply_state(cluster, params, module.check_mode, desired),
         check_input=lambda: check_input(params))
 
