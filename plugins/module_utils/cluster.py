@@ -153,11 +153,11 @@ def connect(module) -> Cluster:
 
 
 def _retried(policy: Policy, cluster: str, where: dict, send: Callable[[], Any],
-             repeats: list | None = None) -> Any:
+             repeats: list | None = None, starting: Callable[[], bool] | None = None) -> Any:
     """`send()` with its client errors mapped, repeated while they are transient and the bound
     allows; each repeat's cause is appended to `repeats`. The final error carries `attempts`;
     when the bound ended the tries it says so."""
-    tries = policy.start()
+    tries = policy.start(starting)
     while True:
         tries.attempt()
         try:
@@ -275,7 +275,16 @@ class Cluster:
               namespace: str = "", name: str = "", resource=None) -> Any:
         where = dict(action=action, kind=gvk[1], namespace=namespace or "", name=name,
                      resource=resource if isinstance(resource, str) else resource_label(resource))
-        return _retried(self.policy, self.name, where, send, self.repeats)
+        return _retried(self.policy, self.name, where, send, self.repeats, self.starting)
+
+    def starting(self) -> bool:
+        """Whether the API server says it is not ready (/readyz, readable by anyone): then its
+        401 / 403 answers may come from authorization caches not filled yet after a start."""
+        try:
+            self.client.client.request("get", "/readyz", serialize=False, _request_timeout=5)
+        except (ApiException, TransportError, OSError):  # not 200, or not reachable
+            return True
+        return False
 
     def resource(self, api_version: str, kind: str):
         key = (api_version, kind)
@@ -448,7 +457,7 @@ class Cluster:
                      resource=resource_label(resource))
         clock = self.policy.clock
         deadline = clock() + timeout
-        tries = self.policy.start()
+        tries = self.policy.start(self.starting)
         while True:
             tries.attempt()
             watcher = Watch()

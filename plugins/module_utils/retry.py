@@ -4,7 +4,9 @@
 
 Transient: the API server answered 429 (too many requests; its Retry-After is honoured, capped),
 500 (e.g. "etcdserver: request timed out"), 502, 503 or 504, or the connection was refused,
-reset or broken (an API server restarting). Anything else (4xx, TLS, DNS) is final at once.
+reset or broken (an API server restarting). A 401 or 403 is transient only while the API server
+says it is not ready (GET /readyz): one that has just started accepts requests before its
+authorization caches are filled. Anything else (4xx, TLS, DNS) is final at once.
 
 The bound: at most ATTEMPTS attempts, and no new attempt starts BUDGET seconds after the first.
 The environment variable FEDERATION_API_RETRY_SECONDS sets another time bound (then it alone
@@ -102,8 +104,10 @@ class Policy:
             raise ValueError(f"{ENV_SECONDS} must be a number of seconds, not {value!r}") from None
         return cls(attempts=1 if seconds <= 0 else 1000, budget=max(0.0, seconds))
 
-    def start(self) -> Tries:
-        return Tries(self)
+    def start(self, starting: Callable[[], bool] | None = None) -> Tries:
+        """The tries of one request; `starting()` says whether the API server is not ready yet
+        (asked only after a 401 or 403)."""
+        return Tries(self, starting)
 
     def describe(self) -> str:
         if self.attempts >= 1000:
@@ -116,8 +120,9 @@ class Tries:
     or None when the request must not (not transient) or may no longer (bound reached) be sent
     again."""
 
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, starting: Callable[[], bool] | None = None) -> None:
         self.policy = policy
+        self.starting = starting
         self.count = 0
         self.started = policy.clock()
         self.gave_up = False  # the bound, not the kind of error, ended the tries
@@ -126,7 +131,8 @@ class Tries:
         self.count += 1
 
     def failed(self, exc: BaseException) -> float | None:
-        if not transient(exc):
+        if not transient(exc) and not (getattr(exc, "status", None) in (401, 403)
+                                       and self.starting is not None and self.starting()):
             return None
         policy = self.policy
         delay = min(policy.first_delay * 2 ** (self.count - 1), policy.max_delay)

@@ -70,9 +70,15 @@ class FakeResource:
         return self._answer("apply", kwargs)
 
 
+class ReadyServer:
+    def request(self, method, path, **kwargs):
+        return Result("ok")  # /readyz: a 401 / 403 is final
+
+
 class FakeK8SClient:
     def __init__(self, resources):
         self.resources = resources
+        self.client = ReadyServer()
 
     def resource(self, kind, api_version):
         if kind not in self.resources:

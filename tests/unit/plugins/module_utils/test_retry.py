@@ -93,9 +93,25 @@ class Resource:
         return self._answer("apply", kwargs)
 
 
+class Server:
+    """The API server's /readyz: ready, or answering 500 for the first `not_ready` probes."""
+
+    def __init__(self, not_ready=0):
+        self.not_ready = not_ready
+        self.probes = 0
+
+    def request(self, method, path, **kwargs):
+        assert (method, path) == ("get", "/readyz")
+        self.probes += 1
+        if self.probes <= self.not_ready:
+            raise api_error(500, "[-]informer-sync failed: reason withheld")
+        return Result("ok")
+
+
 class Client:
-    def __init__(self, resources):
+    def __init__(self, resources, server=None):
         self.resources = resources
+        self.client = server or Server()
 
     def resource(self, kind, api_version):
         return self.resources[kind]
@@ -370,3 +386,22 @@ def test_the_environment_sets_another_time_bound(monkeypatch):
         Policy.configured()
     monkeypatch.delenv("FEDERATION_API_RETRY_SECONDS")
     assert Policy.configured().describe() == "6 attempts within 30s"
+
+
+def test_a_403_from_an_api_server_still_starting_is_repeated_until_it_is_ready():
+    clock = Clock()
+    resource = Resource(get=[api_error(403, "forbidden")] * 2 + [{"items": [], "metadata": {}}])
+    server = Server(not_ready=2)
+    c = Cluster(Client({"ConfigMap": resource}, server), NAME, clock.policy())
+    assert c.list(CONFIGMAP, "amber-system") == []
+    assert resource.calls == ["get"] * 3 and server.probes == 2
+
+
+def test_a_403_from_a_ready_api_server_is_final():
+    clock = Clock()
+    server = Server()
+    resource = Resource(get=[api_error(403, "forbidden")])
+    c = Cluster(Client({"ConfigMap": resource}, server), NAME, clock.policy())
+    with pytest.raises(AccessDenied):
+        c.list(CONFIGMAP, "amber-system")
+    assert server.probes == 1 and clock.slept == []
