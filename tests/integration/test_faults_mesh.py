@@ -246,14 +246,16 @@ def test_ingress_gateway_down_names_the_gateway_and_the_peer_it_cuts_off_within_
 
 def test_foreign_object_in_the_way_is_refused_untouched_and_taken_over_on_request(
         lab, mesh, clusters):
-    """Row 6 (test_federate covers the unfederated case on the shared lab): someone else's
-    ConfigMap under the name of a planned CA ConfigMap, with another root."""
+    """Row 6 (test_federate covers a foreign CA ConfigMap on the unfederated shared lab): someone
+    else's ServiceMeshPeer under a planned name, pointing elsewhere."""
     federated(lab, mesh)
     red = mesh["red-mesh"]
-    red.core.delete_namespaced_config_map("green-mesh-ca-root-cert", red.namespace)
-    foreign = red.core.create_namespaced_config_map(red.namespace, {
-        "metadata": {"name": "green-mesh-ca-root-cert", "labels": {"owner": "someone-else"}},
-        "data": {"root-cert.pem": mesh["blue-mesh"].root_cert}})
+    ours = red.peer("green-mesh")
+    red.custom.delete_namespaced_custom_object(*SMP[:2], red.namespace, SMP[2], "green-mesh")
+    spec = dict(ours["spec"], remote={"addresses": ["127.254.254.254"]})
+    foreign = red.custom.create_namespaced_custom_object(*SMP[:2], red.namespace, SMP[2], {
+        "apiVersion": "federation.maistra.io/v1", "kind": "ServiceMeshPeer",
+        "metadata": {"name": "green-mesh", "labels": {"owner": "someone-else"}}, "spec": spec})
     before = snapshot(mesh)
 
     since = now()
@@ -261,11 +263,14 @@ def test_foreign_object_in_the_way_is_refused_untouched_and_taken_over_on_reques
                            extra_vars={"federation_wait_timeout": TIMEOUT})
     assert refused.rc != 0
     text = refused.failure_text()
-    assert "green-mesh-ca-root-cert" in text, refused.explain()
-    assert "Set federation_take_over: true" in text, text
-    untouched = red.configmap("green-mesh-ca-root-cert")
-    assert untouched.metadata.resource_version == foreign.metadata.resource_version
-    assert untouched.data == {"root-cert.pem": mesh["blue-mesh"].root_cert}
+    assert ("refusing to overwrite object(s) not created by servicemesh.federation (no label "
+            "app.kubernetes.io/managed-by=servicemesh.federation) that differ from the plan: "
+            "ServiceMeshPeer red-mesh-system/green-mesh. Set federation_take_over: true (module "
+            "option take_over) to adopt them, or remove them.") in text, refused.explain()
+    untouched = red.peer("green-mesh")
+    assert untouched["metadata"]["generation"] == foreign["metadata"]["generation"]
+    assert untouched["metadata"]["labels"] == {"owner": "someone-else"}
+    assert untouched["spec"] == foreign["spec"]
     assert writes(lab, clusters, since) == 0
     assert snapshot(mesh) == before
 
@@ -274,7 +279,8 @@ def test_foreign_object_in_the_way_is_refused_untouched_and_taken_over_on_reques
                            extra_vars={"federation_take_over": True})
     assert adopted.rc == 0, adopted.explain()
     assert writes(lab, clusters, since) == 1
-    cm = red.configmap("green-mesh-ca-root-cert")
-    assert cm.metadata.uid == foreign.metadata.uid  # adopted, not replaced
-    assert cm.metadata.labels["app.kubernetes.io/managed-by"] == "servicemesh.federation"
+    smp = red.peer("green-mesh")
+    assert smp["metadata"]["uid"] == foreign["metadata"]["uid"]  # adopted, not replaced
+    assert smp["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "servicemesh.federation"
+    assert smp["spec"] == ours["spec"]
     assert_exactly_planned_and_connected(mesh)
