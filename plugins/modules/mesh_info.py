@@ -305,6 +305,10 @@ mesh:
         - "no Service red-mesh-system/egress-blue: the egress gateway for peer blue is missing"
 """
 
+# Before kubernetes.core: the kubernetes client is then imported lazily (faster start).
+from ansible_collections.servicemesh.federation.plugins.module_utils import (  # noqa: E402,F401,I001 isort:skip
+    lazy_imports,  # pylint: disable=unused-import
+)
 from ansible.module_utils.basic import missing_required_lib  # noqa: E402
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (  # noqa: E402
     AnsibleK8SModule,
