@@ -1,12 +1,16 @@
 """A mesh whose ingress gateway has no load balancer address, reached by its peer through an
 address override (``mesh_peers.<mesh>.addresses`` on the peer's host).
 
-Private two-mesh lab started with its gateways (the user's own, ``federation_gateways:
-external``). alpha-mesh's ingress for beta-mesh gets the lab annotation
+External gateways: a private two-mesh lab started with its gateways (the user's own,
+``federation_gateways: external``). alpha-mesh's ingress for beta-mesh gets the lab annotation
 ``lab.servicemesh.federation/external-address``: its Service has no ``status.loadBalancer``
 address (as behind a balancer Kubernetes does not manage) and the gateway listens on the
 annotated address instead. Without the override the pre-flight stops before any write and says
 where to set it; with it, every direction connects.
+
+Managed gateways: a second private lab without gateways; the collection adds them, the
+annotation comes from ``mesh_peers.<peer>.ingress_service.annotations``, and the gateways step
+must not wait for the address that never comes.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from kubernetes import watch
 from readback import connected_both_ways, meshes
 
 ALPHA, BETA = "alpha-mesh", "beta-mesh"
+GAMMA, DELTA = "gamma-mesh", "delta-mesh"
 IP_BLOCK = 122  # 122 and 123 (pod IPs): inside BADINPUT's 120-139
+MANAGED_IP_BLOCK = 124
 EXTERNAL_ADDRESS = "lab.servicemesh.federation/external-address"
 HIDDEN_GATEWAY = f"ingress-{BETA}"  # alpha-mesh's ingress for beta-mesh
 PREFLIGHT_TASK = "Fail listing every mesh's pre-flight problems"
@@ -103,3 +109,28 @@ def test_with_the_override_every_direction_connects(lab2, mesh, address, tmp_pat
         beta.ingress_address(f"ingress-{ALPHA}")]
     assert connected_both_ways(alpha.peer(BETA)), alpha.peer(BETA).get("status")
     assert connected_both_ways(beta.peer(ALPHA)), beta.peer(ALPHA).get("status")
+
+
+def test_managed_gateways_federate_through_the_override_without_waiting_for_an_address(
+        lab_factory, tmp_path):
+    lab = lab_factory("override-managed", f"{GAMMA} {DELTA}", MANAGED_IP_BLOCK)
+    mesh = meshes(lab_dir(lab))
+    gamma, delta = mesh[GAMMA], mesh[DELTA]
+    hidden = f"{gamma.info['lb_prefix']}.200"
+    inventory = load_inventory(lab.inventory)
+    hosts = mesh_hosts(inventory)
+    hosts[GAMMA]["mesh_peers"] = {DELTA: {"ingress_service": {
+        "annotations": {EXTERNAL_ADDRESS: hidden}}}}
+    hosts[DELTA]["mesh_peers"] = {GAMMA: {"addresses": [hidden]}}
+    run = run_playbook("federate.yml", write_inventory(tmp_path / "managed.yml", inventory))
+    assert run.rc == 0, run.explain()
+    matrix = run.custom_stats["_run"]["federation_matrix"]
+    assert matrix["all_connected"] is True and matrix["failed"] == [], matrix
+
+    # The gateway the collection added has no load balancer address; delta-mesh dials the
+    # override and both directions are connected.
+    svc = gamma.core.read_namespaced_service(f"ingress-{DELTA}", gamma.namespace)
+    assert not (svc.status.load_balancer and svc.status.load_balancer.ingress), svc.status
+    assert delta.peer(GAMMA)["spec"]["remote"]["addresses"] == [hidden]
+    assert connected_both_ways(gamma.peer(DELTA)), gamma.peer(DELTA).get("status")
+    assert connected_both_ways(delta.peer(GAMMA)), delta.peer(GAMMA).get("status")
