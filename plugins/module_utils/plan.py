@@ -162,6 +162,24 @@ def address_error(value) -> str | None:
     return None
 
 
+def yaml_hint(value) -> str:
+    """Why a value is not the string the user meant, when YAML read it as something else."""
+    values = value if isinstance(value, (list, tuple)) else [value]
+    if any(isinstance(v, bool) for v in values):
+        return (" (YAML reads unquoted yes/no/on/off/true/false as a boolean: quote the "
+                "value)")
+    if any(isinstance(v, (int, float)) for v in values):
+        return " (YAML read it as a number: quote the value)"
+    return ""
+
+
+def not_a_string(value) -> str | None:
+    """The reason for a non-string where a name is expected (None for a string)."""
+    if isinstance(value, str):
+        return None
+    return f"must be a string, got {value!r}{yaml_hint(value)}"
+
+
 def port_error(value) -> str | None:
     # bool is an int subclass; `true` is never a port.
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
@@ -217,7 +235,8 @@ def _check_settings(p: _Problems, settings: Mapping, variables, names, outside) 
             isinstance(timeout, int) and not isinstance(timeout, bool) and timeout >= 1)
         if not whole:
             p.general("federation_wait_timeout",
-                      f"must be a whole number of seconds (1 or more), got {timeout!r}")
+                      f"must be a whole number of seconds (1 or more), got {timeout!r}"
+                      + (yaml_hint(timeout) if isinstance(timeout, bool) else ""))
     take_over = settings.get("federation_take_over")
     if take_over is not None and not (
             isinstance(take_over, bool)
@@ -228,7 +247,7 @@ def _check_settings(p: _Problems, settings: Mapping, variables, names, outside) 
         if not isinstance(mesh, str) or not mesh:
             p.general("federation_unfederate_mesh",
                       f"must be the name of one mesh of this run, got {mesh!r} "
-                      "(leave it unset to unfederate every mesh)")
+                      f"(leave it unset to unfederate every mesh){yaml_hint(mesh)}")
         elif mesh not in names:
             where = " (left out of this run by --limit)" if mesh in outside else ""
             p.general("federation_unfederate_mesh",
@@ -331,7 +350,8 @@ def _check_cluster(p: _Problems, mesh: dict, cluster, env_auth: bool,
     if kubeconfig is not None and not isinstance(kubeconfig, (str, dict)):
         p.mesh(mesh, "mesh_cluster.kubeconfig", "must be a file path or a kubeconfig mapping")
     if "validate_certs" in cluster and not isinstance(cluster["validate_certs"], bool):
-        p.mesh(mesh, "mesh_cluster.validate_certs", "must be true or false")
+        p.mesh(mesh, "mesh_cluster.validate_certs",
+               f"must be true or false, got {cluster['validate_certs']!r}")
     for key in ("host", "oauth_host"):
         if isinstance(cluster.get(key), str) and given(key) and not _URL.match(cluster[key]):
             p.mesh(mesh, f"mesh_cluster.{key}",
@@ -427,7 +447,7 @@ def _read_mesh(p: _Problems, host: str, hostvars) -> dict:
         if key not in MESH_VARS:
             p.mesh(mesh, key, f"unknown variable (known: {', '.join(MESH_VARS)})")
 
-    err = dns1123_label_error(name)
+    err = not_a_string(name) or dns1123_label_error(name)
     if err:
         hint = ("it names the ServiceMeshPeer on the other meshes" if "mesh_name" in hostvars
                 else "it defaults to the inventory hostname; set mesh_name")
@@ -442,7 +462,7 @@ def _read_mesh(p: _Problems, host: str, hostvars) -> dict:
     # Defaults derived from an invalid name would only repeat the mesh_name problem.
     for key, field, check in (("namespace", "mesh_namespace", dns1123_label_error),
                               ("trust_domain", "mesh_trust_domain", trust_domain_error)):
-        err = check(mesh[key])
+        err = not_a_string(mesh[key]) or check(mesh[key])
         if err and (valid_name or hostvars.get(field) is not None):
             p.mesh(mesh, field, err)
 
@@ -470,7 +490,8 @@ def _directions(p: _Problems, names: list[str], links) -> list[tuple[str, str]]:
         field = f"federation_links[{i}]"
         if (not isinstance(link, (list, tuple)) or len(link) != 2
                 or not all(isinstance(m, str) for m in link)):
-            p.general(field, f"must be a list of exactly two mesh names, got {link!r}")
+            p.general(field, f"must be a list of exactly two mesh names, got {link!r}"
+                             + (yaml_hint(link) if isinstance(link, (list, tuple)) else ""))
             continue
         a, b = link
         if a == b:
@@ -687,10 +708,16 @@ def build_plan(meshes: dict, links: list | None = None, env_auth: bool = False,
 
     names = sorted(by_name)
     _check_settings(p, settings, variables, names, set(outside))
+    before_links = len(p.items)
     directions = _directions(p, names, links)
     linked: dict[str, set[str]] = {name: set() for name in names}
     for a, b in directions:
         linked[a].add(b)
+    if len(p.items) > before_links:
+        # federation_links is wrong (reported): overrides and imports that name a peer it
+        # should have linked would each repeat that as "not linked"; check them as if every
+        # mesh were linked. The plan fails anyway.
+        linked = {name: set(names) - {name} for name in names}
     overrides = {m["name"]: _check_overrides(p, m, linked[m["name"]], set(names), set(outside),
                                              gateways)
                  for m in by_name.values()}
