@@ -75,8 +75,8 @@ docs: setup  ## regenerate docs/modules/ from the plugins' documentation
 build: setup  ## build the collection tarball into .build/
 	ansible-galaxy collection build --force --output-path .build
 
-bench: setup  ## federate the lab at N=3 and N=6: wall time and API writes
-	$(PY) scripts/bench.py
+bench: setup  ## N=3 6 10 20 + kubernetes.core baseline at 10 (N="3 6" BASELINE="3"): docs/benchmark.md
+	$(PY) scripts/bench.py $(if $(N),--meshes $(N)) $(if $(BASELINE),--baseline $(BASELINE))
 
 clean: lab-down  ## stop the lab, remove build and test output
 	rm -rf .build tests/output
