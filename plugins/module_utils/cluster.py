@@ -195,7 +195,7 @@ def _denied(status: int, reason: str, action: str, resource: str, namespace: str
     where = f"in namespace {namespace}" if namespace else "at cluster scope"
     return (f"not allowed (403 Forbidden): this identity may not {VERBS.get(action, action)} "
             f"{resource or 'this resource'} {where}; grant that verb in its Role (see the "
-            f"required permissions in the README); the API said: {reason}")
+            f"least-privilege Role in the README); the API said: {reason}")
 
 
 @contextmanager
