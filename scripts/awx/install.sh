@@ -47,7 +47,7 @@ fi
 # 3. AWX in its own venv. Its git-only requirements are replaced: ansible-runner 2.4.0,
 #    python3-saml 1.16.0, certifi for system-certifi, the vendored django-ansible-base.
 vendor="$AWX_VENDOR"
-venv_rev=1  # bump when the venv's composition below changes
+venv_rev=2  # bump when the venv's composition below changes
 want="$(cat "$vendor/SHA256SUMS" | sha256sum | cut -d' ' -f1)-$venv_rev"
 if [ "$(cat "$AWX_VENV/.installed" 2>/dev/null)" != "$want" ]; then
   (cd "$vendor" && sha256sum -c --quiet SHA256SUMS) || fail "vendored sources do not match SHA256SUMS"
@@ -73,8 +73,10 @@ EOF
   "$AWX_VENV/bin/python" -m pip install --quiet 'pip<25' 'setuptools<70' wheel
   SETUPTOOLS_SCM_PRETEND_VERSION_FOR_DJANGO_ANSIBLE_BASE=$DAB_VERSION \
     "$AWX_VENV/bin/python" -m pip install --quiet -r "$AWX_CACHE/src/requirements.txt"
+  # Editable, as AWX's own images do: setup.cfg lists only the top-level package, so a regular
+  # install would leave out awx.settings and the other subpackages.
   SETUPTOOLS_SCM_PRETEND_VERSION=$AWX_VERSION \
-    "$AWX_VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation "$src"
+    "$AWX_VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e "$src"
   echo "$want" > "$AWX_VENV/.installed"
 fi
 
@@ -93,7 +95,7 @@ if ! podman_ image exists "$AWX_BASE_IMAGE"; then
     bookworm "$rootfs" "$mirror" >"$AWX_CACHE/debootstrap.log" 2>&1 \
     || fail "debootstrap failed, see $AWX_CACHE/debootstrap.log"
   rm -rf "$rootfs"/var/cache/apt/archives/*.deb
-  tar -C "$rootfs" --one-file-system -c . | podman_ import - "$AWX_BASE_IMAGE" >/dev/null
+  tar -C "$rootfs" --one-file-system -c . | podman_ import -q - "$AWX_BASE_IMAGE" >/dev/null
   rm -rf --one-file-system "$rootfs"
 fi
 

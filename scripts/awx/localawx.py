@@ -171,6 +171,7 @@ def write_config(ee_image: str) -> None:
     for d in (ETC, RUN, LOG, PIDS, STATE / "projects", STATE / "job_status", STATE / "jobs",
               STATE / "receptor", STATE / "static"):
         d.mkdir(parents=True, exist_ok=True)
+    ETC.chmod(0o700)  # SECRET_KEY and settings
     key = ETC / "SECRET_KEY"
     if not key.exists():
         key.write_text(base64.b64encode(secrets.token_bytes(32)).decode())

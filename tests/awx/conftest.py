@@ -116,7 +116,6 @@ def configured(awx, awx_lab, tmp_path_factory):
         "awx_federation_ee_image": ee_image(),
         "awx_federation_ee_pull": "never",
         "awx_federation_wait_timeout": 300,
-        "awx_federation_inventory_cache_timeout": 0,
     }
     (work / "vars.yml").write_text(yaml.safe_dump(settings))
     env = {**os.environ, "CONTROLLER_HOST": awx.url, "CONTROLLER_USERNAME": awx.username,
