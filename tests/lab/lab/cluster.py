@@ -272,6 +272,9 @@ def apiserver_args(paths: LabPaths, state: dict, name: str) -> list[str]:
         # wakes every second; etcd serves the lab's few watchers directly), no periodic etcd
         # object-count and size polls (metrics nobody reads).
         "--watch-cache=false",
+        # etcd is slow to answer on a loaded machine: with the 2 s defaults /healthz failed
+        # during a 20-cluster `up` and three controller-managers gave up at start.
+        "--etcd-healthcheck-timeout=10s", "--etcd-readycheck-timeout=10s",
         "--etcd-count-metric-poll-period=0",
         "--etcd-db-metric-poll-interval=0",
     ]

@@ -177,6 +177,13 @@ def up(paths: LabPaths, meshes_spec: str, ip_block: int, gateways: bool = False,
     phases["bootstrap"] = time.monotonic() - started - sum(phases.values())
     wait_meshes(paths, state, dead)
     phases["meshes"] = time.monotonic() - started - sum(phases.values())
+    # A controller-manager exits when the apiserver is not healthy in its first seconds (etcd
+    # slow on a loaded machine): start it again now that every apiserver answers.
+    late = [n for n, c in state["clusters"].items() if not alive(c["kcm_pid"], mark)]
+    for name in late:
+        kc.start_kcm(paths, state, name)
+    if late:
+        save_state(paths, state)
     print(f"lab up in {paths.dir} ({time.monotonic() - started:.1f}s: "
           + ", ".join(f"{k} {v:.1f}s" for k, v in phases.items()) + "): "
           f"{len(state['clusters'])} cluster(s), {len(state['meshes'])} mesh(es), "
