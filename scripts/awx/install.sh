@@ -30,18 +30,49 @@ if [ "${#missing[@]}" -gt 0 ]; then
   [ "$(id -u)" = 0 ] || fail "missing Debian packages (${missing[*]}); run as root or install them"
   log "apt-get install ${missing[*]}"
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 # 2. receptor v1.4.4 from the Go module proxy (`go install ...@v1.4.4` asks for the version list,
 #    which the proxy refuses; downloading the module and building in it works).
-if [ ! -x "$AWX_CACHE/bin/receptor" ]; then
+build_receptor() {
   command -v go >/dev/null || fail "Go is needed to build receptor"
   log "building receptor $RECEPTOR_VERSION (about 5 min cold)"
   dir="$(GOFLAGS=-mod=mod go mod download -json "github.com/ansible/receptor@$RECEPTOR_VERSION" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
   (cd "$dir" && GOFLAGS=-mod=mod go build -o "$AWX_CACHE/bin/receptor.tmp" ./cmd/receptor-cl)
   mv "$AWX_CACHE/bin/receptor.tmp" "$AWX_CACHE/bin/receptor"
+}
+
+# 4. The base image: Debian from the mirror apt uses, with python3 (no registry is reachable).
+podman_() { podman "$@"; }
+build_base_image() {
+  mirror="$(grep -rhoE '^(URIs:|deb) +https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null \
+    | grep -oE 'https?://[^ ]+' | head -1 || true)"
+  mirror="${mirror:-http://deb.debian.org/debian}"
+  rootfs="$AWX_CACHE/rootfs"
+  log "debootstrap bookworm from $mirror (about 1-2 min)"
+  # An interrupted debootstrap may leave /proc or /sys mounted inside: never delete through them.
+  for m in proc sys dev/pts dev; do umount -l "$rootfs/$m" 2>/dev/null || true; done
+  rm -rf --one-file-system "$rootfs"
+  debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates,git \
+    bookworm "$rootfs" "$mirror" >"$AWX_CACHE/debootstrap.log" 2>&1 \
+    || fail "debootstrap failed, see $AWX_CACHE/debootstrap.log"
+  rm -rf "$rootfs"/var/cache/apt/archives/*.deb
+  tar -C "$rootfs" --one-file-system -c . | podman_ import -q - "$AWX_BASE_IMAGE" >/dev/null
+  rm -rf --one-file-system "$rootfs"
+}
+
+# 2 and 4 download and build in the background while pip installs AWX (the three take most of a
+# cold install); their output goes to logs in the cache.
+bg_pids=() bg_logs=()
+if [ ! -x "$AWX_CACHE/bin/receptor" ]; then
+  (build_receptor) >"$AWX_CACHE/receptor-build.log" 2>&1 &
+  bg_pids+=($!) bg_logs+=("$AWX_CACHE/receptor-build.log")
+fi
+if ! podman_ image exists "$AWX_BASE_IMAGE"; then
+  (build_base_image) >"$AWX_CACHE/base-image.log" 2>&1 &
+  bg_pids+=($!) bg_logs+=("$AWX_CACHE/base-image.log")
 fi
 
 # 3. AWX in its own venv. Its git-only requirements are replaced: ansible-runner 2.4.0,
@@ -67,6 +98,7 @@ if [ "$(cat "$AWX_VENV/.installed" 2>/dev/null)" != "$want" ]; then
 ansible-runner==2.4.0
 python3-saml==1.16.0
 certifi
+drf-yasg==1.21.7
 django-ansible-base[rest_filters,jwt_consumer,resource_registry,rbac] @ file://$AWX_CACHE/src/django-ansible-base-$DAB_VERSION
 EOF
   "${PYTHON:-python3}" -m venv "$AWX_VENV"
@@ -80,24 +112,10 @@ EOF
   echo "$want" > "$AWX_VENV/.installed"
 fi
 
-# 4. The base image: Debian from the mirror apt uses, with python3 (no registry is reachable).
-podman_() { podman "$@"; }
-if ! podman_ image exists "$AWX_BASE_IMAGE"; then
-  mirror="$(grep -rhoE '^(URIs:|deb) +https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null \
-    | grep -oE 'https?://[^ ]+' | head -1 || true)"
-  mirror="${mirror:-http://deb.debian.org/debian}"
-  rootfs="$AWX_CACHE/rootfs"
-  log "debootstrap bookworm from $mirror (about 1-2 min)"
-  # An interrupted debootstrap may leave /proc or /sys mounted inside: never delete through them.
-  for m in proc sys dev/pts dev; do umount -l "$rootfs/$m" 2>/dev/null || true; done
-  rm -rf --one-file-system "$rootfs"
-  debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates,git \
-    bookworm "$rootfs" "$mirror" >"$AWX_CACHE/debootstrap.log" 2>&1 \
-    || fail "debootstrap failed, see $AWX_CACHE/debootstrap.log"
-  rm -rf "$rootfs"/var/cache/apt/archives/*.deb
-  tar -C "$rootfs" --one-file-system -c . | podman_ import -q - "$AWX_BASE_IMAGE" >/dev/null
-  rm -rf --one-file-system "$rootfs"
-fi
+
+for i in "${!bg_pids[@]}"; do
+  wait "${bg_pids[$i]}" || { tail -20 "${bg_logs[$i]}" >&2; fail "failed, see ${bg_logs[$i]}"; }
+done
 
 # 5. The execution environment: the Python layer is cached; the collection layer is rebuilt when
 #    the collection changes (its tag is the hash of the collection's files).
