@@ -40,7 +40,8 @@ build_receptor() {
   log "building receptor $RECEPTOR_VERSION (about 5 min cold)"
   dir="$(GOFLAGS=-mod=mod go mod download -json "github.com/ansible/receptor@$RECEPTOR_VERSION" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
-  (cd "$dir" && GOFLAGS=-mod=mod go build -o "$AWX_CACHE/bin/receptor.tmp" ./cmd/receptor-cl)
+  (cd "$dir" && GOFLAGS=-mod=mod go build -o "$AWX_CACHE/bin/receptor.tmp" \
+    -ldflags "-X 'github.com/ansible/receptor/internal/version.Version=${RECEPTOR_VERSION#v}'" ./cmd/receptor-cl)
   mv "$AWX_CACHE/bin/receptor.tmp" "$AWX_CACHE/bin/receptor"
 }
 
