@@ -133,6 +133,8 @@ def configured(awx, awx_lab, tmp_path_factory):
     names = yaml.safe_load((REPO / "extensions" / "awx" / "configure-vars.yml").read_text())
     # A project update brought the snapshot; the project is usable once successful.
     project = awx.one("/api/v2/projects/", names["awx_federation_project"])
-    awx.wait(project["url"], until=lambda p: p["status"] in {"successful", "failed", "error",
-                                                              "canceled"})
+    project = awx.wait(project["url"], until=lambda p: p["status"] not in {
+        "new", "pending", "waiting", "running"})
+    if project["status"] != "successful":
+        pytest.fail(f"the project's update ended {project['status']}", pytrace=False)
     return names, [*secrets, kubeconfig, awx.password]
