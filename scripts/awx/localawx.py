@@ -259,10 +259,6 @@ def provision() -> None:
     log("migrate (the first run takes minutes)")
     manage("migrate", "--noinput")
     manage("setup_managed_credential_types")
-    stamp = STATE / ".preloaded"
-    if not stamp.exists():
-        manage("create_preload_data")
-        stamp.touch()
     manage("provision_instance", f"--hostname={HOST_ID}", "--node_type=hybrid")
     manage("register_queue", "--queuename=controlplane", f"--hostnames={HOST_ID}")
     manage("register_queue", "--queuename=default", f"--hostnames={HOST_ID}")
@@ -282,6 +278,11 @@ def provision() -> None:
         "u.set_password(os.environ['AWX_ADMIN_PASSWORD'])\n"
         "u.save()\n"),
         env={"AWX_ADMIN_PASSWORD": admin_password()})
+    # The Default organization and the demo objects (they name the superuser: after it).
+    stamp = STATE / ".preloaded"
+    if not stamp.exists():
+        manage("create_preload_data")
+        stamp.touch()
 
 
 def admin_password() -> str:
@@ -343,8 +344,11 @@ def smoke_job() -> dict:
     if not hosts:
         api("POST", f"/api/v2/inventories/{inv['id']}/hosts/",
             {"name": "localhost", "variables": "ansible_connection: local"})
+    # Ad hoc commands need a machine credential: the one create_preload_data made (unused by a
+    # local connection).
+    cred = api("GET", "/api/v2/credentials/?name=Demo%20Credential")["results"][0]
     job = api("POST", f"/api/v2/inventories/{inv['id']}/ad_hoc_commands/",
-              {"module_name": "ping", "limit": "localhost"})
+              {"module_name": "ping", "limit": "localhost", "credential": cred["id"]})
     deadline = time.monotonic() + 600
     while True:
         job = api("GET", f"/api/v2/ad_hoc_commands/{job['id']}/")
