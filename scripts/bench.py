@@ -164,9 +164,9 @@ def profile(timing_file: str, top: int = 12) -> tuple[str, dict]:
     small = [t for t in tasks if t["seconds"] < 1.0]
     table = ("| role | task | wall (s) | hosts run | per host min / median / max (s) |\n"
              "|---|---|---|---|---|\n" + "\n".join(rows))
+    small_seconds = round(sum(t["seconds"] for t in small), 1)
     summary = {"run_seconds": data["seconds"], "tasks": len(tasks),
-               "small_tasks": len(small), "small_seconds": round(sum(t["seconds"] for t in small),
-                                                                  1),
+               "small_tasks": len(small), "small_seconds": small_seconds,
                "roles": {k: round(v, 1) for k, v in sorted(roles.items(), key=lambda kv: -kv[1])}}
     return table, summary
 

@@ -85,7 +85,6 @@ class ClusterError(Exception):
             what = f"{what} {obj}".strip()
         return f"{where}: {what}: {self.reason}" if what else f"{where}: {self.reason}"
 
-
     def retried(self) -> bool:
         """Whether an earlier attempt of the request may have reached the API server."""
         return getattr(self, "attempts", 1) > 1

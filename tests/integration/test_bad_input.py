@@ -133,8 +133,9 @@ CASES = [
     Case("trust-domain-empty", hosts({RED: {"mesh_trust_domain": ""}}),
          red("mesh_trust_domain"), "empty"),
     # --- duplicates --------------------------------------------------------------------------
-    Case("mesh-listed-twice", hosts({"red-mesh-again": {
-        "mesh_name": RED, "mesh_cluster": {"kubeconfig": "/dev/null", "context": "x"}}}),
+    Case("mesh-listed-twice",
+         hosts({"red-mesh-again": {
+             "mesh_name": RED, "mesh_cluster": {"kubeconfig": "/dev/null", "context": "x"}}}),
          f"mesh '{RED}' (inventory host 'red-mesh-again'): mesh_name:",
          f"also the name of inventory host '{RED}'"),
     Case("trust-domain-twice", hosts({GREEN: {"mesh_trust_domain": "blue-mesh.local"}}),

@@ -87,8 +87,8 @@ def test_a_rotated_root_stops_the_run_before_any_write(roots_lab, mesh, clusters
     assert copy_of(mesh, HOLDER, ROTATED).data["root-cert.pem"] == old_root
 
 
-def test_check_mode_shows_the_fingerprints_and_the_configmap_change(roots_lab, mesh, clusters,
-                                                                     old_root):
+def test_check_mode_shows_the_fingerprints_and_the_configmap_change(
+        roots_lab, mesh, clusters, old_root):
     new_root = current_root(mesh[ROTATED])
     since = now()
     run = run_playbook("federate.yml", roots_lab.inventory, check=True, diff=True)
@@ -132,8 +132,8 @@ def test_a_further_rerun_sends_no_write(roots_lab, clusters):
     assert run.changed == 0
 
 
-def test_a_copy_made_before_the_annotation_is_recorded_without_a_gate(roots_lab, mesh,
-                                                                       clusters):
+def test_a_copy_made_before_the_annotation_is_recorded_without_a_gate(
+        roots_lab, mesh, clusters):
     copy = copy_of(mesh, HOLDER, ROTATED)
     mesh[HOLDER].core.patch_namespaced_config_map(
         copy.metadata.name, mesh[HOLDER].namespace,
