@@ -30,6 +30,7 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.cluster imp
     access_problem,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.naming import (
+    MANAGED_BY,
     ROOT_CERT_KEY,
     ROOT_FINGERPRINT_ANNOTATION,
     ca_configmap_name,
@@ -152,13 +153,16 @@ def _root_copies(cluster, namespace: str, peers: list) -> dict:
     """Peer -> what this mesh holds of the peer's root: its CA ConfigMap copy (one list of the
     namespace's ConfigMaps, whoever made them) with the fingerprint recorded on it by an earlier
     run (None for copies made before the annotation existed) and the fingerprint of its content
-    (None when it holds no readable certificate). Peers without a copy are left out."""
+    (None when it holds no readable certificate). Peers without a copy are left out, and so are
+    copies the collection did not make: those are foreign objects, which the apply refuses (or
+    takes over when asked) and names as such, rather than a root change."""
     wanted = {ca_configmap_name(p["peer"]): p["peer"] for p in peers}
     copies = {}
     for configmap in cluster.list(CONFIGMAP, namespace):
         meta = configmap.get("metadata") or {}
         peer = wanted.get(meta.get("name"))
-        if peer is None:
+        labels = meta.get("labels") or {}
+        if peer is None or any(labels.get(k) != v for k, v in MANAGED_BY.items()):
             continue
         try:
             content = parse_root_cert((configmap.get("data") or {}).get(ROOT_CERT_KEY))

@@ -21,6 +21,7 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.mesh_facts 
     peer_gateways,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.naming import (
+    MANAGED_BY,
     ROOT_FINGERPRINT_ANNOTATION,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.peers import (
@@ -222,7 +223,7 @@ def test_gate_from_hostvars_reads_each_hosts_inspection():
 # -- what the copies record ---------------------------------------------------------------
 
 def configmap(name, root_pem, annotations=None):
-    meta = {"name": name, "namespace": NS}
+    meta = {"name": name, "namespace": NS, "labels": dict(MANAGED_BY)}
     if annotations:
         meta["annotations"] = annotations
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta,
@@ -235,6 +236,9 @@ def test_mesh_facts_reads_each_peers_copy_with_its_recorded_fingerprint():
                           {ROOT_FINGERPRINT_ANNOTATION: "recorded-value"}))
     cluster.put(configmap("blue-ca-root-cert", "garbage"))
     cluster.put(configmap("unrelated", pem(OLD)))
+    foreign = configmap("pink-ca-root-cert", pem(OLD))
+    del foreign["metadata"]["labels"]  # someone else's: the apply's foreign-object check
+    cluster.put(foreign)
     copies = _root_copies(cluster, NS, peer_gateways([{"peer": "green"}, {"peer": "blue"},
                                                       {"peer": "pink"}]))
     assert copies == {
