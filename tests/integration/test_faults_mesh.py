@@ -141,7 +141,7 @@ def is_write(line: str) -> bool:
 def kill_tree(root: int) -> None:
     """SIGKILL to the whole job, as when its container is killed; twice, for what was forked
     in between."""
-    for _ in range(2):
+    for _round in range(2):
         for pid in process_tree(root):
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -163,7 +163,7 @@ def test_two_runs_at_once_end_federated_with_each_object_once(lab, mesh, cluster
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
     cmd = [str(ANSIBLE_PLAYBOOK), "-i", lab.inventory, str(REPO / "playbooks" / "federate.yml")]
     procs = [subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+                              stderr=subprocess.STDOUT, text=True) for _run in range(2)]
     outputs = [p.communicate(timeout=900)[0] for p in procs]
     codes = [p.returncode for p in procs]
     for code, output in zip(codes, outputs, strict=True):
