@@ -182,6 +182,8 @@ import os
 CLUSTER_HOST_ID = {HOST_ID!r}
 SYSTEM_UUID = "00000000-0000-0000-0000-000000000000"
 IS_K8S = False
+# Only the development settings define it; the task managers read it.
+AWX_DISABLE_TASK_MANAGERS = False
 SECRET_KEY = open({str(key)!r}).read().strip()
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 CSRF_TRUSTED_ORIGINS = [{URL!r}]
@@ -344,9 +346,10 @@ def smoke_job() -> dict:
     if not hosts:
         api("POST", f"/api/v2/inventories/{inv['id']}/hosts/",
             {"name": "localhost", "variables": "ansible_connection: local"})
-    # Ad hoc commands need a machine credential: the one create_preload_data made (unused by a
-    # local connection).
-    cred = api("GET", "/api/v2/credentials/?name=Demo%20Credential")["results"][0]
+    # Ad hoc commands need a machine credential (a local connection does not use it).
+    ssh = api("GET", "/api/v2/credential_types/?namespace=ssh")["results"][0]
+    cred = get_or_create("/api/v2/credentials/", SMOKE, {
+        "organization": org["id"], "credential_type": ssh["id"], "inputs": {"username": "root"}})
     job = api("POST", f"/api/v2/inventories/{inv['id']}/ad_hoc_commands/",
               {"module_name": "ping", "limit": "localhost", "credential": cred["id"]})
     deadline = time.monotonic() + 600
