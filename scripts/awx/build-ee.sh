@@ -11,6 +11,9 @@ here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=scripts/awx/env.sh
 . "$here/env.sh"
 top="$AWX_TOP"
+# One build at a time (awx-up and the tests both ask for the image).
+exec 9>"$AWX_CACHE/ee.lock"
+flock 9
 ctx="$AWX_CACHE/ee-context"
 ee_def="$top/extensions/awx/execution-environment.yml"
 pin() {  # pin ansible_core|ansible_runner: the pip requirement of the EE definition
