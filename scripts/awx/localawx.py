@@ -44,6 +44,7 @@ SERVICES = ("postgres", "redis", "receptor", "dispatcher", "callback-receiver", 
 ETC, RUN, LOG, PIDS = STATE / "etc", STATE / "run", STATE / "log", STATE / "pids"
 PGDATA, PGSOCK = STATE / "pg" / "data", STATE / "pg" / "run"
 REDIS_SOCK = RUN / "redis.sock"
+PROJECTS = Path(os.environ.get("AWX_PROJECTS", "/var/lib/servicemesh-federation-awx/projects"))
 RECEPTOR_SOCK = RUN / "receptor.sock"
 
 
@@ -168,7 +169,7 @@ def start_redis() -> None:
 # --- AWX -----------------------------------------------------------------------------------
 
 def write_config(ee_image: str) -> None:
-    for d in (ETC, RUN, LOG, PIDS, STATE / "projects", STATE / "job_status", STATE / "jobs",
+    for d in (ETC, RUN, LOG, PIDS, PROJECTS, STATE / "job_status", STATE / "jobs",
               STATE / "receptor", STATE / "static"):
         d.mkdir(parents=True, exist_ok=True)
     ETC.chmod(0o700)  # SECRET_KEY and settings
@@ -198,7 +199,9 @@ CACHES = {{"default": {{"BACKEND": "awx.main.cache.AWXRedisCache",
                        "LOCATION": "unix://{REDIS_SOCK}?db=1"}}}}
 CHANNEL_LAYERS = {{"default": {{"BACKEND": "channels_redis.core.RedisChannelLayer",
     "CONFIG": {{"hosts": [BROKER_URL], "capacity": 10000, "group_expiry": 157784760}}}}}}
-PROJECTS_ROOT = {str(STATE / "projects")!r}
+# AWX skips every directory whose absolute path has a dot element (skip_directory gets the full
+# path), so no playbook would be found under .awx: projects live outside the dotted state dir.
+PROJECTS_ROOT = {str(PROJECTS)!r}
 JOBOUTPUT_ROOT = {str(STATE / "job_status")!r}
 STATIC_ROOT = {str(STATE / "static")!r}
 AWX_ISOLATION_BASE_PATH = {str(STATE / "jobs")!r}
