@@ -32,15 +32,18 @@ rm -rf "$ctx.new" "$AWX_CACHE/collection-src" && mkdir -p "$ctx.new/collections"
   "$AWX_CACHE/collection-src" >/dev/null
 cp -r "$top/.collections/ansible_collections/kubernetes/core" "$ctx.new/collections/kubernetes.core"
 cp "$top/meta/ee-requirements.txt" "$ctx.new/ee-requirements.txt"
+# The versions the tests use as constraints: kubernetes 37 no longer exports
+# kubernetes.client.Configuration, which the collection imports (seen as a failed AWX job).
+grep -E '^[A-Za-z0-9_.-]+==' "$top/requirements.txt" > "$ctx.new/constraints.txt"
 cp /etc/ssl/certs/ca-certificates.crt "$ctx.new/host-ca.crt"
 cat > "$ctx.new/Containerfile" <<EOF
 FROM $AWX_BASE_IMAGE
 # pip needs the host's CA bundle (the network may re-sign TLS).
 COPY host-ca.crt /etc/ssl/certs/host-ca.crt
 ENV PIP_CERT=/etc/ssl/certs/host-ca.crt PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
-COPY ee-requirements.txt /build/ee-requirements.txt
+COPY ee-requirements.txt constraints.txt /build/
 RUN python3 -m venv /opt/ee && /opt/ee/bin/pip install --quiet '$core' '$runner' \\
-    -r /build/ee-requirements.txt
+    -r /build/ee-requirements.txt -c /build/constraints.txt
 ENV PATH=/opt/ee/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \\
     ANSIBLE_COLLECTIONS_PATH=/usr/share/ansible/collections HOME=/runner LANG=C.UTF-8
 COPY collections /build/collections
@@ -53,7 +56,7 @@ RUN ansible-galaxy collection install --offline --no-deps -p /usr/share/ansible/
 WORKDIR /runner
 EOF
 # Tag: the hash of the context's content (the tarball's own timestamps left out).
-hash="$(cd "$ctx.new" && { cat Containerfile ee-requirements.txt host-ca.crt;
+hash="$(cd "$ctx.new" && { cat Containerfile ee-requirements.txt constraints.txt host-ca.crt;
   tar -xzOf collections/servicemesh-federation-*.tar.gz --wildcards '*.py' '*.yml' '*.json' 2>/dev/null
   find collections/kubernetes.core -type f -name MANIFEST.json -exec cat {} +; } | sha256sum | cut -c1-12)"
 image="$AWX_EE_REPO:$hash"
