@@ -3,7 +3,7 @@
 #   ruff + unit tests (stop here on failure), docs current, ansible-lint, the AWX extensions
 #   (execution environment build context, configure.yml arguments), ansible-test sanity,
 #   lab + integration tests (one pytest session sharing one lab), the molecule scenario, the
-#   tests against a real AWX (tests/awx; they skip when `make awx-up` has not run, unless CI=true).
+#   tests against a real AWX (tests/awx), only when `make awx-up` has started one.
 # Exits non-zero when any stage fails; pytest's "no tests collected" (exit 5) is a failure.
 # Any lab started during the run is stopped at the end, even on failure or Ctrl-C.
 set -uo pipefail
@@ -94,8 +94,12 @@ else
   failed=1
 fi
 
-# The collection through a real AWX (make awx-up; tests/awx): skipped when no AWX is up, a
-# failure when CI=true.
-stage awx-real "$PY" -m pytest "${pytest_args[@]}" --junitxml="$out/junit/awx-real.xml" tests/awx
+# The collection through a real AWX (tests/awx), when one is up (`make awx-up`). Not yet part of
+# CI (.ci/run does not start AWX): issue 9 is in progress, see docs/awx.md "Try it locally".
+if bash scripts/awx/awx.sh status >/dev/null 2>&1; then
+  stage awx-real "$PY" -m pytest "${pytest_args[@]}" --junitxml="$out/junit/awx-real.xml" tests/awx
+else
+  results+=("awx-real: skipped, no local AWX is up (make awx-up)")
+fi
 
 finish

@@ -25,6 +25,7 @@ core="$(pin ansible_core)" runner="$(pin ansible_runner)"
 # The collection as `make build` packs it (build_ignore honoured), from the files git knows
 # (tracked or not ignored): the local AWX's state (.awx) and other local directories stay out.
 rm -rf "$ctx.new" "$AWX_CACHE/collection-src" && mkdir -p "$ctx.new/collections" "$AWX_CACHE/collection-src"
+# shellcheck disable=SC2016  # "$1" is expanded by the inner sh, not here
 (cd "$top" && git ls-files -z --cached --others --exclude-standard \
   | xargs -0 -I{} sh -c 'test -f "$1" && printf "%s\0" "$1"' _ {} \
   | tar --null -T - -cf -) | tar -C "$AWX_CACHE/collection-src" -xf -

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared locations of the local AWX (sourced by the scripts of scripts/awx/).
 AWX_TOP="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 export AWX_TOP

@@ -151,7 +151,7 @@ def start_postgres() -> None:
                        "-c", "max_connections=200", "-c", "fsync=off"], user=user)
     psql = [pg_bin("psql"), "-h", str(PGSOCK), "-U", "awx", "-d", "postgres", "-tAc"]
     wait_for("PostgreSQL", lambda: subprocess.run(
-        [*psql, "select 1"], capture_output=True).returncode == 0, 60, "postgres")
+        [*psql, "select 1"], capture_output=True, check=False).returncode == 0, 60, "postgres")
     have = subprocess.run([*psql, "select 1 from pg_database where datname='awx'"],
                           capture_output=True, text=True, check=True).stdout.strip()
     if have != "1":
@@ -254,7 +254,7 @@ def awx_env() -> dict:
 def manage(*args: str, capture: bool = False, env: dict | None = None) -> str:
     proc = subprocess.run([str(VENV / "bin" / "awx-manage"), *args],
                           env={**os.environ, **awx_env(), **(env or {})}, cwd=STATE,
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         fail(f"awx-manage {' '.join(args)} failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
     return proc.stdout
@@ -391,9 +391,9 @@ def down() -> None:
     # Job containers first (podman's storage is this AWX's own: see env.sh).
     if shutil.which("podman"):
         ids = subprocess.run(["podman", "ps", "-q", "--filter", "name=ansible_runner_"],
-                             capture_output=True, text=True).stdout.split()
+                             capture_output=True, text=True, check=False).stdout.split()
         if ids:
-            subprocess.run(["podman", "rm", "-f", *ids], capture_output=True)
+            subprocess.run(["podman", "rm", "-f", *ids], capture_output=True, check=False)
             log(f"removed {len(ids)} job container(s)")
     for name in reversed(SERVICES):
         stop(name)
