@@ -200,8 +200,9 @@ ingress:
 """
 
 # Before kubernetes.core: the kubernetes client is then imported lazily (faster start).
+# pylint: disable-next=unused-import
 from ansible_collections.servicemesh.federation.plugins.module_utils import (  # noqa: E402,F401,I001 isort:skip
-    lazy_imports,  # pylint: disable=unused-import
+    lazy_imports,
 )
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (  # noqa: E402
     AnsibleK8SModule,

@@ -306,8 +306,9 @@ mesh:
 """
 
 # Before kubernetes.core: the kubernetes client is then imported lazily (faster start).
+# pylint: disable-next=unused-import
 from ansible_collections.servicemesh.federation.plugins.module_utils import (  # noqa: E402,F401,I001 isort:skip
-    lazy_imports,  # pylint: disable=unused-import
+    lazy_imports,
 )
 from ansible.module_utils.basic import missing_required_lib  # noqa: E402
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (  # noqa: E402
