@@ -161,7 +161,7 @@ def test_unreadable_contexts_are_skipped_with_a_warning_and_no_token_is_printed(
     assert listing.meshes["beta-mesh"]["mesh_cluster"]["context"] == "duo-automation"
     warnings = listing.warnings
     assert "context 'alpha-mesh' skipped (its meshes are not in the inventory)" in warnings
-    assert "the API server rejected the credentials: Unauthorized (401)" in warnings
+    assert "the API server rejected the credentials (401 Unauthorized)" in warnings
     assert "context 'gone' skipped" in warnings and "cannot reach the API server" in warnings
     assert "context 'duo-automation' may not list ServiceMeshControlPlanes in all namespaces " \
            "(403), so only the context's namespace beta-mesh-system was read" in warnings
