@@ -153,6 +153,15 @@ def printed_once(run, line: str) -> None:
     assert re.sub(r"\s*\n\s*", " ", run.stdout).count(line) == 1, run.stdout
 
 
+def rerun_repairs_without_writes(lab, mesh, clusters) -> None:
+    """Once the fault is gone: a re-run succeeds, writes nothing, leaves the planned objects."""
+    since = now()
+    rerun = run_playbook("federate.yml", lab.inventory)
+    assert rerun.rc == 0, rerun.explain()
+    assert writes(lab, clusters, since) == 0
+    assert_exactly_planned_and_connected(mesh)
+
+
 def test_two_runs_at_once_end_federated_with_each_object_once(lab, mesh, clusters):
     """Row 7: the lab is unfederated (fresh); both runs start together."""
     delete_managed(mesh)
@@ -258,11 +267,7 @@ def test_istiod_down_is_reported_once_for_its_mesh_and_a_rerun_after_istiod_up_s
     finally:
         lab.run("fault", "istiod-up", "red-mesh")
 
-    since = now()
-    rerun = run_playbook("federate.yml", lab.inventory)
-    assert rerun.rc == 0, rerun.explain()
-    assert writes(lab, clusters, since) == 0
-    assert_exactly_planned_and_connected(mesh)
+    rerun_repairs_without_writes(lab, mesh, clusters)
 
 
 def test_ingress_gateway_down_names_the_gateway_and_the_peer_it_cuts_off_within_the_timeout(
@@ -298,11 +303,7 @@ def test_ingress_gateway_down_names_the_gateway_and_the_peer_it_cuts_off_within_
     finally:
         lab.run("fault", "gateway-up", "green-mesh", "ingress-red-mesh")
 
-    since = now()
-    rerun = run_playbook("federate.yml", lab.inventory)
-    assert rerun.rc == 0, rerun.explain()
-    assert writes(lab, clusters, since) == 0
-    assert_exactly_planned_and_connected(mesh)
+    rerun_repairs_without_writes(lab, mesh, clusters)
 
 
 def test_foreign_object_in_the_way_is_refused_untouched_and_taken_over_on_request(
