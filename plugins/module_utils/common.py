@@ -13,6 +13,9 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.cluster imp
     ClusterError,
     connect,
 )
+from ansible_collections.servicemesh.federation.plugins.module_utils.inline_kubeconfig import (
+    mask_credentials_only,
+)
 
 
 class TaskError(Exception):
@@ -41,6 +44,10 @@ def run(module, action: Callable, check_input: Callable | None = None) -> None:
     cluster, namespace, object and reason; anything else is a bug and keeps its traceback.
     """
     cluster = None
+    reported = {}
+    invocation = mask_credentials_only(module)
+    if invocation:
+        reported["invocation"] = invocation
 
     def warn_repeats():
         # Requests that failed transiently and succeeded when repeated: said, not hidden.
@@ -53,6 +60,6 @@ def run(module, action: Callable, check_input: Callable | None = None) -> None:
         result = action(cluster, *checked)
     except (ClusterError, TaskError) as exc:
         warn_repeats()
-        module.fail_json(msg=str(exc), **getattr(exc, "result", {}))
+        module.fail_json(msg=str(exc), **{**getattr(exc, "result", {}), **reported})
     warn_repeats()
-    module.exit_json(**result)
+    module.exit_json(**{**result, **reported})
