@@ -26,6 +26,10 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.objects imp
     owned_fields,
 )
 
+# Times a patch refused because the object changed since we read it (409) is decided again on
+# a fresh read. istiod rewrites a peer's status every few seconds while it tries to connect.
+CONFLICT_REREADS = 3
+
 
 @dataclass(frozen=True)
 class Kind:
@@ -81,7 +85,7 @@ def ensure_present(cluster, namespace: str, kinds: tuple[Kind, ...], desired: li
                                          and (prunable is None
                                               or prunable(o["metadata"]["name"]))]
                                 for k in kinds if k.prune})
-    result = _execute(cluster, namespace, steps, check_mode, writes_before)
+    result = _execute(cluster, namespace, steps, check_mode, writes_before, actual)
     result["reconfigured"] = {} if check_mode else _reconfigured(kinds, steps, actual)
     return result
 
@@ -163,7 +167,8 @@ def _deleted_diff(obj: dict, namespace: str) -> dict:
             "after_header": f"{where} (deleted)"}
 
 
-def _execute(cluster, namespace: str, steps: list, check_mode: bool, writes_before: int) -> dict:
+def _execute(cluster, namespace: str, steps: list, check_mode: bool, writes_before: int,
+             actual: dict | None = None) -> dict:
     objects, diffs = [], []
     try:
         for kind, obj, action, diff, current in steps:
@@ -175,17 +180,50 @@ def _execute(cluster, namespace: str, steps: list, check_mode: bool, writes_befo
                 else:
                     diffs.append(_deleted_diff(obj, namespace))
             elif action != "unchanged":
-                # Ansible's diff callback renders dicts; an absent side is shown as empty.
-                diffs.append(dict(diff, before=diff["before"] or {}, after=diff["after"] or {}))
                 if not check_mode and action == "created":
                     cluster.create(obj)
                 elif not check_mode:
-                    cluster.patch(kind.gvk, namespace, name, _merge_patch(kind, current, obj))
+                    current = _patch(cluster, kind, namespace, obj, current)
+                    if actual is not None:  # the status _reconfigured reports is this one's
+                        actual[(kind.kind, name)] = current
+                    diff = diff_owned(current, obj, whole=kind.whole)
+                    action = "updated" if diff else "unchanged"
+                if diff:
+                    # Ansible's diff callback renders dicts; an absent side is shown as empty.
+                    diffs.append(dict(diff, before=diff["before"] or {},
+                                      after=diff["after"] or {}))
             objects.append({"kind": kind.kind, "name": name, "action": action})
     except ClusterError as exc:
         exc.result = _result(cluster.writes - writes_before, objects, diffs)
         raise
     return _result(cluster.writes - writes_before, objects, diffs)
+
+
+def _patch(cluster, kind: Kind, namespace: str, desired: dict, current: dict) -> dict:
+    """Patch `current` into `desired`; returns the object as read just before the patch that
+    went through (or the object already holding `desired`).
+
+    The patch carries the resourceVersion we read, so the API refuses it (409) when the object
+    changed in between. When only its status (or server-set metadata) changed, typically istiod
+    writing a peer's status, the patch is sent again on a fresh read, a bounded number of times.
+    When its content changed, someone else edited it: that edit is not overwritten (the 409 is
+    raised, naming the object), unless it already is what we want.
+    """
+    name = desired["metadata"]["name"]
+    for attempt in range(CONFLICT_REREADS + 1):
+        try:
+            cluster.patch(kind.gvk, namespace, name, _merge_patch(kind, current, desired))
+            return current
+        except ClusterError as exc:
+            if exc.status != 409 or attempt == CONFLICT_REREADS:
+                raise
+            again = cluster.get(kind.gvk, namespace, name)
+            if again is not None and diff_owned(again, desired, whole=kind.whole) is None:
+                return again  # someone else wrote what we wanted: nothing left to send
+            if again is None or owned_fields(again) != owned_fields(current):
+                raise
+            current = again
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 def _result(writes: int, objects: list, diffs: list) -> dict:
@@ -199,7 +237,8 @@ def _reconfigured(kinds, steps: list, actual: dict) -> dict:
 
     That status describes the old configuration until the controller reacts, so a wait must not
     take it as the answer. The status as read is also the status at the write: the patch carries
-    the resourceVersion we read, so a status write in between makes the API refuse the patch.
+    the resourceVersion we read, so a status write in between makes the API refuse the patch,
+    and the patch that goes through was built on a fresh read, which `actual` then holds.
     """
     desired = {}
     for _kind, obj, action, _diff, _current in steps:

@@ -231,6 +231,73 @@ def test_object_changed_since_read_is_not_overwritten():
         ROOTS["green"]
 
 
+def istiod_writes_status_before_each_patch(cluster, times):
+    """The first `times` patches of the peer 'green' find istiod's status write in between (a
+    new resourceVersion), as on a lab whose istiod retries the connection every few seconds."""
+    real_patch, count = cluster.patch, {"n": 0}
+
+    def patch(gvk, namespace, name, body):
+        if name == "green" and gvk[1] == "ServiceMeshPeer" and count["n"] < times:
+            count["n"] += 1
+            cluster.put({**cluster.object(gvk[1], namespace, name), "status": {
+                "discoveryStatus": {"inactive": [{"pod": f"istiod-{count['n']}"}]}},
+                "metadata": {**cluster.object(gvk[1], namespace, name)["metadata"],
+                             "resourceVersion": str(next(cluster._rv))}})
+        return real_patch(gvk, namespace, name, body)
+
+    cluster.patch = patch
+    return count
+
+
+def test_take_over_survives_istiod_writing_the_status_between_read_and_patch():
+    cluster = FakeCluster([foreign_peer()])
+    istiod_writes_status_before_each_patch(cluster, times=2)
+    result = run(cluster, take_over=True)
+    assert ("ServiceMeshPeer", "green", "updated") in actions(result)
+    adopted = cluster.object("ServiceMeshPeer", NS, "green")
+    assert adopted["metadata"]["labels"] == LABEL
+    assert adopted["spec"]["remote"]["addresses"] == ["10.0.0.1"]
+    # The status the wait must not mistake for the answer is the one read before the patch.
+    assert result["reconfigured"]["green"]["discoveryStatus"]["inactive"] == [{"pod": "istiod-2"}]
+    patches = [r for r in cluster.requests if r == ("patch", "ServiceMeshPeer", "green")]
+    # two CA ConfigMaps and the peer blue created, green patched three times
+    assert len(patches) == 3 and result["writes"] == 3 + 3
+
+
+def test_a_status_that_keeps_changing_fails_after_a_bounded_number_of_rereads():
+    cluster = FakeCluster([foreign_peer()])
+    istiod_writes_status_before_each_patch(cluster, times=100)
+    with pytest.raises(ClusterError) as failure:
+        run(cluster, take_over=True)
+    assert failure.value.status == 409
+    assert "update ServiceMeshPeer/green" in str(failure.value)
+    patches = [r for r in cluster.requests if r == ("patch", "ServiceMeshPeer", "green")]
+    assert len(patches) == 4  # the patch and 3 more on fresh reads
+    assert cluster.object("ServiceMeshPeer", NS, "green")["spec"] == foreign_peer()["spec"]
+
+
+def test_a_conflicting_write_of_what_we_want_is_taken_as_done():
+    cluster = FakeCluster()
+    run(cluster)
+    facts = peer_facts()
+    facts["green"]["ingress"]["ingress-red"]["addresses"] = ["10.9.9.9"]
+    real_patch = cluster.patch
+
+    def another_run_first(gvk, namespace, name, body):  # it wrote the same spec just before us
+        if name == "green" and gvk[1] == "ServiceMeshPeer":
+            cluster.patch = real_patch
+            real_patch(gvk, namespace, name, {"spec": {"remote": {"addresses": ["10.9.9.9"]}}})
+            cluster.writes -= 1  # not ours
+        return real_patch(gvk, namespace, name, body)
+
+    cluster.patch = another_run_first
+    result = run(cluster, peer_facts=facts)
+    assert ("ServiceMeshPeer", "green", "unchanged") in actions(result)
+    assert result["writes"] == 1  # our refused patch; nothing sent again
+    assert cluster.object("ServiceMeshPeer", NS, "green")["spec"]["remote"]["addresses"] == [
+        "10.9.9.9"]
+
+
 def test_missing_peer_facts_fail_before_any_request():
     p = params(peer_facts={"blue": peer_facts()["blue"]})
     with pytest.raises(TaskError, match="no peer_facts for peer 'green'"):
