@@ -337,17 +337,12 @@ def test_foreign_object_in_the_way_is_refused_untouched_and_taken_over_on_reques
     assert snapshot(mesh) == before
 
     since = now()
-    attempts = 1
     adopted = run_playbook("federate.yml", lab.inventory,
                            extra_vars={"federation_take_over": True})
-    if adopted.rc != 0 and "(409)" in adopted.failure_text():
-        # Known race: istiod wrote the peer's status between the read and the guarded update
-        # (the lab writes it every resync); the run names the conflict and a re-run adopts.
-        attempts = 2
-        adopted = run_playbook("federate.yml", lab.inventory,
-                               extra_vars={"federation_take_over": True})
     assert adopted.rc == 0, adopted.explain()
-    assert writes(lab, clusters, since) == attempts
+    # One patch; istiod writing the peer's status between our read and the guarded patch (the
+    # lab writes it every resync) makes the API refuse it: it is sent again on a fresh read.
+    assert 1 <= writes(lab, clusters, since) <= 4
     smp = red.peer("green-mesh")
     assert smp["metadata"]["uid"] == foreign["metadata"]["uid"]  # adopted, not replaced
     assert smp["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "servicemesh.federation"
