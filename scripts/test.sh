@@ -3,7 +3,8 @@
 #   ruff + unit tests (stop here on failure), docs current, ansible-lint, the AWX extensions
 #   (execution environment build context, configure.yml arguments), ansible-test sanity,
 #   lab + integration tests (one pytest session sharing one lab), the molecule scenario, the
-#   tests against a real AWX (tests/awx), only when `make awx-up` has started one.
+#   tests against a real AWX (tests/awx), when `make awx-up` has started one (or, from .ci/run,
+#   is starting one in the background).
 # Exits non-zero when any stage fails; pytest's "no tests collected" (exit 5) is a failure.
 # Any lab started during the run is stopped at the end, even on failure or Ctrl-C.
 set -uo pipefail
@@ -94,12 +95,23 @@ else
   failed=1
 fi
 
-# The collection through a real AWX (tests/awx), when one is up (`make awx-up`). Not yet part of
-# CI (.ci/run does not start AWX): issue 9 is in progress, see docs/awx.md "Try it locally".
-if bash scripts/awx/awx.sh status >/dev/null 2>&1; then
+# The collection through a real AWX (tests/awx). .ci/run starts `make awx-up` in the background
+# and exports AWX_UP_LOCK (held until it ends), AWX_UP_RC and AWX_UP_LOG: wait for it here. By
+# hand, the stage runs when `make awx-up` was run before, and is listed as skipped otherwise.
+awx_up_result() {
+  local waited
+  waited=$(date +%s)
+  flock "$AWX_UP_LOCK" true
+  echo "awx-up ended $(( $(date +%s) - waited ))s after the other stages; its log's tail:"
+  tail -5 "$AWX_UP_LOG"
+  return "$(cat "$AWX_UP_RC" 2>/dev/null || echo 1)"
+}
+if [ -n "${AWX_UP_LOCK:-}" ]; then
+  stage awx-up awx_up_result \
+    && stage awx-real "$PY" -m pytest "${pytest_args[@]}" --junitxml="$out/junit/awx-real.xml" tests/awx
+elif bash scripts/awx/awx.sh status >/dev/null 2>&1; then
   stage awx-real "$PY" -m pytest "${pytest_args[@]}" --junitxml="$out/junit/awx-real.xml" tests/awx
 else
   results+=("awx-real: skipped, no local AWX is up (make awx-up)")
 fi
-
 finish

@@ -2,7 +2,7 @@
 (ip block 200), and AWX configured by extensions/awx/configure.yml for that lab.
 
 When AWX is not up the tests skip, saying so; with CI=true that is a failure instead (.ci/run
-starts AWX before `make test`).
+starts AWX in the background and the awx-up stage of `make test` waits for it first).
 """
 
 from __future__ import annotations
