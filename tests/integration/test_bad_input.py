@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import yaml
 from ansible_run import load_inventory, mesh_hosts, run_playbook
 from common import now, writes
@@ -296,3 +297,21 @@ def test_every_bad_input_is_refused_by_the_plan_before_any_login_with_no_write(l
     assert not complaints and written == 0, (
         f"{len(complaints)} of {len(CASES)} cases not refused as they should be; "
         f"{written} write(s) on the apiservers:\n" + "\n".join(complaints))
+
+
+NO_MESHES = "the inventory has no host in group 'meshes'"
+
+
+@pytest.mark.parametrize("playbook", ["federate.yml", "verify.yml", "unfederate.yml"])
+@pytest.mark.parametrize("inventory", [
+    {"all": {"children": {"meshes": {"hosts": {}}}}},  # the group, empty
+    {"all": {"hosts": {"red-mesh": {"mesh_namespace": "red-mesh-system"}}}},  # no such group
+], ids=["empty-group", "no-group"])
+def test_an_inventory_without_meshes_is_refused(playbook, inventory, tmp_path):
+    """Ansible itself only warns "no hosts matched" and ends with rc 0, as if all were done."""
+    path = tmp_path / "inventory.yml"
+    path.write_text(yaml.safe_dump(inventory))
+    run = run_playbook(playbook, path, timeout=120)
+    assert run.rc != 0, run.explain()
+    assert NO_MESHES in run.failure_text(), run.explain()
+    assert not any(r.get("host") not in (None, "localhost") for r in run.records), run.records
