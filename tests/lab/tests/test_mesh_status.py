@@ -4,8 +4,11 @@ root-cert lookup and its error texts (§2), the trust-domain rule and the reconn
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
+from lab.mesh import discovery
 from lab.mesh import status as status_mod
 from lab.mesh.discovery import Backoff, RootCertError, peer_config, root_cert_for_mesh
 from lab.mesh.status import PeerStatus
@@ -130,3 +133,23 @@ def test_backoff_grows_to_its_cap_and_resets():
     assert backoff.current == 2.0
     backoff.reset()
     assert backoff.next() <= 0.75
+
+
+def test_a_failed_service_list_fetch_is_retried_every_second_for_two_minutes(monkeypatch):
+    """As istiod's registry (fact sheet §1): a failed /v1/services/ fetch is retried every second
+    for up to 2 min, then at the next resync; before, a 503 right after the watch was established
+    left the imports from that peer missing for a whole resync period (60 s)."""
+    clock = [1000.0]
+    monkeypatch.setattr(discovery.time, "monotonic", lambda: clock[0])
+    mesh = SimpleNamespace(resync_seconds=60.0)
+    watcher = discovery.PeerWatcher.__new__(discovery.PeerWatcher)
+    watcher.mesh, watcher._sync_failing_since = mesh, None
+
+    assert watcher._next_sync(True) == 1060.0
+    assert watcher._next_sync(False) == 1001.0  # first failure: again in a second
+    clock[0] = 1119.0
+    assert watcher._next_sync(False) == 1120.0  # still within 2 min of the first failure
+    clock[0] = 1120.0
+    assert watcher._next_sync(False) == 1180.0  # 2 min of failures: wait for the resync
+    assert watcher._next_sync(False) == 1121.0  # the next failure starts a new 2 min
+    assert watcher._next_sync(True) == 1180.0

@@ -110,6 +110,12 @@ def peer_config(smp: dict, namespace: str, configmaps, local_trust_domain: str) 
     )
 
 
+# istiod's registry polls /v1/services/ with 1 s retries for up to 2 min (fact sheet §1), then
+# waits for the next resync.
+FULL_SYNC_RETRY_SECONDS = 1.0
+FULL_SYNC_RETRY_FOR = 120.0
+
+
 class Backoff:
     """Exponential back-off as cenkalti/backoff: x1.5, randomised +-50 %, capped, never gives up."""
 
@@ -160,6 +166,7 @@ class PeerWatcher(threading.Thread):
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
         self._resync_error = ""
+        self._sync_failing_since: float | None = None
         self._watch_error = ""
         # What the peer exports to us, keyed by hostname (kept across reconnects, as the registry).
         self._offered: dict[str, dict] = {}
@@ -265,10 +272,9 @@ class PeerWatcher(threading.Thread):
         return STREAM_ENDED, True
 
     def _follow(self, config: PeerConfig, sock: ssl.SSLSocket, buf: bytes) -> None:
-        """Read watch events until the stream ends; fetch the service list every resync period."""
-        self._full_sync(config)
-        next_sync = time.monotonic() + self.mesh.resync_seconds
-        sock.settimeout(self.mesh.resync_seconds)
+        """Read watch events until the stream ends; fetch the service list every resync period
+        (a failed fetch is retried every second for up to 2 min first, as istiod does)."""
+        next_sync = self._next_sync(self._full_sync(config))
         while not self._kick.is_set():
             resync = False
             while b"\n" in buf:
@@ -278,8 +284,8 @@ class PeerWatcher(threading.Thread):
                         self.status.event_received()
                     resync |= self._event(config, line)
             if resync:  # our copy differs from the exporter's: fetch the whole list now
-                self._full_sync(config)
-                next_sync = time.monotonic() + self.mesh.resync_seconds
+                next_sync = self._next_sync(self._full_sync(config))
+            sock.settimeout(max(0.05, next_sync - time.monotonic()))
             try:
                 data = sock.recv(65536)
                 if not data:
@@ -290,8 +296,20 @@ class PeerWatcher(threading.Thread):
             except (OSError, ssl.SSLError):
                 return
             if time.monotonic() >= next_sync:
-                self._full_sync(config)
-                next_sync = time.monotonic() + self.mesh.resync_seconds
+                next_sync = self._next_sync(self._full_sync(config))
+
+    def _next_sync(self, synced: bool) -> float:
+        """When to fetch the service list again: after a resync period, or after a failed fetch
+        in FULL_SYNC_RETRY_SECONDS while failures last less than FULL_SYNC_RETRY_FOR."""
+        now = time.monotonic()
+        if synced:
+            self._sync_failing_since = None
+        elif self._sync_failing_since is None:
+            self._sync_failing_since = now
+        if synced or now - self._sync_failing_since >= FULL_SYNC_RETRY_FOR:
+            self._sync_failing_since = None
+            return now + self.mesh.resync_seconds
+        return now + FULL_SYNC_RETRY_SECONDS
 
     def _event(self, config: PeerConfig, line: bytes) -> bool:
         """Apply one watch event; True when a full sync is needed (checksum mismatch)."""
@@ -307,7 +325,8 @@ class PeerWatcher(threading.Thread):
             self._offered_changed(config, f"{event.get('action')} event")
         return event.get("checksum") != mine
 
-    def _full_sync(self, config: PeerConfig) -> None:
+    def _full_sync(self, config: PeerConfig) -> bool:
+        """Fetch the peer's whole service list; whether it was fetched."""
         offered = None
         try:
             sock, status, body = self._request(config, "/v1/services/")
@@ -325,7 +344,7 @@ class PeerWatcher(threading.Thread):
             if status != self._resync_error:
                 log.warning("resync failed: %s: %s", config.name, status)
             self._resync_error = status
-            return
+            return False
         self._resync_error = ""
         with self._lock:
             changed, self._offered = offered != self._offered, offered
@@ -334,6 +353,7 @@ class PeerWatcher(threading.Thread):
         with self.mesh.writer.lock:
             self.status.full_sync()
         self.mesh.writer.flush(config.name)
+        return True
 
     def _request(self, config: PeerConfig, target: str):
         """GET ``target`` from the peer's ingress gateway; (socket, status, body start)."""
