@@ -98,13 +98,14 @@ fi
 # The collection through a real AWX (tests/awx). .ci/run starts `make awx-up` in the background
 # and exports AWX_UP_LOCK (held until it ends), AWX_UP_RC and AWX_UP_LOG: wait for it here. By
 # hand, the stage runs when `make awx-up` was run before, and is listed as skipped otherwise.
+# shellcheck disable=SC2329  # called through stage
 awx_up_result() {
   local waited
   waited=$(date +%s)
-  flock "$AWX_UP_LOCK" true
+  flock "${AWX_UP_LOCK:?}" true
   echo "awx-up ended $(( $(date +%s) - waited ))s after the other stages; its log's tail:"
-  tail -5 "$AWX_UP_LOG"
-  return "$(cat "$AWX_UP_RC" 2>/dev/null || echo 1)"
+  tail -5 "${AWX_UP_LOG:?}"
+  return "$(cat "${AWX_UP_RC:?}" 2>/dev/null || echo 1)"
 }
 if [ -n "${AWX_UP_LOCK:-}" ]; then
   stage awx-up awx_up_result \
