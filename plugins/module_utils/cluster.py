@@ -7,8 +7,8 @@ kubernetes.core's get_api_client; this file only adds what the federation module
 top of it: typed errors that name the cluster, namespace and object, strict field validation
 with a fixed field manager on every write, a count of the write requests sent, and a bounded
 retry of requests that failed transiently (module_utils/retry.py), made safe per request: reads
-and idempotent writes are repeated as they are; a repeated create that finds the object (409) or
-a repeated guarded write that finds it changed (409) reads it back and succeeds when it already
+and idempotent writes are repeated as they are; a create that finds the object (409) or a
+repeated guarded write that finds it changed (409) reads it back and succeeds when it already
 holds what was sent.
 """
 
@@ -337,8 +337,9 @@ class Cluster:
         return result.get("items") or [], result["metadata"].get("resourceVersion", "")
 
     def create(self, obj: dict) -> dict:
-        """Create; when a repeated attempt finds the object (409: an earlier attempt created it
-        before its answer was lost), the object read back is the result if it holds `obj`."""
+        """Create; when the object is found (409: an earlier attempt created it before its
+        answer was lost, or another run of the same plan created it since our read), the object
+        read back is the result if it holds `obj`; one that differs is never overwritten."""
         gvk = (obj["apiVersion"], obj["kind"])
         meta = obj["metadata"]
         namespace = meta.get("namespace", "")
@@ -352,13 +353,13 @@ class Cluster:
                 query_params=_strict(),
             ).to_dict(), "create", gvk, namespace, meta["name"], resource)
         except ClusterError as exc:
-            if exc.status != 409 or not exc.retried():
+            if exc.status != 409:
                 raise
             current = self.get(gvk, namespace, meta["name"])
             if current is not None and _holds(current, obj):
                 return current
-            raise ClusterError(self.name, "an object of that name appeared while the create "
-                               f"was being repeated and differs from it (run again): {exc.reason}",
+            raise ClusterError(self.name, "an object of that name appeared since it was read "
+                               f"and differs from the plan (run again): {exc.reason}",
                                "create", gvk[1], namespace, meta["name"], status=409) from exc
 
     def _already_written(self, exc: ClusterError, gvk, namespace: str, name: str, sent: dict,

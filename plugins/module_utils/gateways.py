@@ -503,46 +503,74 @@ def check_input(params: dict) -> dict[Key, dict]:
     return desired_entries(params.get("links") or [])
 
 
+# Times the entries are decided again on a fresh read after the write found the SMCP changed.
+CONFLICT_REREADS = 3
+
+
+def _stale(exc: ClusterError) -> bool:
+    """The write was refused because the SMCP changed since it was read (not a field conflict
+    with another manager, which is also a 409)."""
+    return exc.status == 409 and "has been modified" in exc.reason
+
+
+def _decide_and_write(cluster, namespace: str, desired: dict[Key, dict], params: dict,
+                      remove, check_mode: bool) -> dict:
+    """Read the SMCP, decide its entries and write them.
+
+    The write carries the resourceVersion read, so when the SMCP changes in between (the
+    operator's status, another run's entries) the API refuses it; the entries are then decided
+    again on a fresh read, a bounded number of times: nothing is written on a stale decision.
+    """
+    before, deleted = cluster.writes, False
+    for attempt in range(CONFLICT_REREADS + 1):
+        smcp = control_plane(cluster, namespace)
+        plan = decide(smcp, desired, bool(params.get("take_over")), remove)
+        changed = plan["write"] or bool(plan["deletions"])
+        result = {"changed": changed, "writes": 0, "entries": plan["entries"],
+                  "diff": [], "ingress": {}}
+        name = smcp["metadata"]["name"]
+        if plan["refusals"]:
+            raise TaskError(
+                "cluster {}, mesh namespace {}: ServiceMeshControlPlane {} holds gateway entries "
+                "the collection does not own that differ from the plan; nothing was written (set "
+                "take_over to replace those fields):\n- {}".format(
+                    cluster.name, namespace, name, "\n- ".join(plan["refusals"])), result)
+        if changed:
+            header = f"ServiceMeshControlPlane {namespace}/{name} spec.gateways"
+            result["diff"] = [{"before": plan["before"], "after": plan["after"],
+                               "before_header": header, "after_header": header}]
+        if not changed or check_mode:
+            # An earlier attempt's deletion patch may have gone through before its apply failed.
+            return dict(result, changed=changed or deleted, writes=cluster.writes - before)
+        try:
+            if plan["deletions"]:
+                smcp = cluster.patch(SERVICE_MESH_CONTROL_PLANE, namespace, name,
+                                     deletion_patch(smcp, plan["deletions"]))
+                deleted = True
+                if plan["config"]["metadata"].get("resourceVersion"):
+                    plan["config"]["metadata"]["resourceVersion"] = \
+                        smcp["metadata"]["resourceVersion"]
+            if plan["write"]:
+                cluster.apply(plan["config"], force=plan["force"])
+        except ClusterError as exc:
+            if _stale(exc) and attempt < CONFLICT_REREADS:
+                continue
+            exc.result = dict(result, changed=deleted, writes=cluster.writes - before)
+            raise
+        result["writes"] = cluster.writes - before
+        return result
+    raise AssertionError("unreachable")  # the last attempt returns or raises
+
+
 def apply_state(cluster, params: dict, check_mode: bool, desired: dict[Key, dict],
                 clock: Callable[[], float] = time.monotonic) -> dict:
     namespace = params["namespace"]
     absent = params.get("state") == "absent"
-    smcp = control_plane(cluster, namespace)
     if absent:
         remove = _peer_filter(params.get("links") or [], params.get("peers"))
     else:
         remove = _prune_filter(params.get("prune_peers"))
-    plan = decide(smcp, desired, bool(params.get("take_over")), remove)
-    changed = plan["write"] or bool(plan["deletions"])
-    result = {"changed": changed, "writes": 0, "entries": plan["entries"],
-              "diff": [], "ingress": {}}
-    name = smcp["metadata"]["name"]
-    if plan["refusals"]:
-        raise TaskError(
-            "cluster {}, mesh namespace {}: ServiceMeshControlPlane {} holds gateway entries "
-            "the collection does not own that differ from the plan; nothing was written (set "
-            "take_over to replace those fields):\n- {}".format(
-                cluster.name, namespace, name, "\n- ".join(plan["refusals"])), result)
-    if changed:
-        header = f"ServiceMeshControlPlane {namespace}/{name} spec.gateways"
-        result["diff"] = [{"before": plan["before"], "after": plan["after"],
-                           "before_header": header, "after_header": header}]
-        if not check_mode:
-            before = cluster.writes
-            try:
-                if plan["deletions"]:
-                    smcp = cluster.patch(SERVICE_MESH_CONTROL_PLANE, namespace, name,
-                                         deletion_patch(smcp, plan["deletions"]))
-                    if plan["config"]["metadata"].get("resourceVersion"):
-                        plan["config"]["metadata"]["resourceVersion"] = \
-                            smcp["metadata"]["resourceVersion"]
-                if plan["write"]:
-                    cluster.apply(plan["config"], force=plan["force"])
-            except ClusterError as exc:
-                exc.result = dict(result, changed=cluster.writes > before,
-                                  writes=cluster.writes - before)
-                raise
-            result["writes"] = cluster.writes - before
+    result = _decide_and_write(cluster, namespace, desired, params, remove, check_mode)
     if absent:
         return result
     try:

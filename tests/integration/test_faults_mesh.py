@@ -172,10 +172,11 @@ def test_two_runs_at_once_end_federated_with_each_object_once(lab, mesh, cluster
                               stderr=subprocess.STDOUT, text=True) for _run in range(2)]
     outputs = [p.communicate(timeout=900)[0] for p in procs]
     codes = [p.returncode for p in procs]
+    # Both end federated: an object the other run created or changed since this run read it is
+    # taken when it is as planned (a create's 409), or decided again on a fresh read (an SMCP
+    # or peer changed since the read), never overwritten blind.
     for code, output in zip(codes, outputs, strict=True):
-        # Each run ends federated, or fails naming the conflict (the other run's write).
-        assert code == 0 or "409" in output or "conflict" in output.lower(), output[-4000:]
-    assert 0 in codes, outputs
+        assert code == 0, output[-4000:]
     print(f"row 7: exit codes {codes}, {writes(lab, clusters, since)} writes")
     for output in outputs:
         print("\n".join(line for line in output.splitlines() if "[ERROR]" in line))

@@ -408,3 +408,63 @@ def test_entries_of_a_peer_outside_the_run_stay():
                   if e["action"] != "unchanged") == [("egress-blue", "removed"),
                                                      ("ingress-blue", "removed")]
     assert sorted(spec_gateways(cluster)["additionalIngress"]) == ["ingress-green"]
+
+
+class ChangedAfterRead(FakeCluster):
+    """Runs `change` on itself once, right after the first read of the SMCP: the write that
+    follows carries a resourceVersion that is no longer current."""
+
+    def __init__(self, objects, change):
+        super().__init__(objects)
+        self.change = change
+
+    def list(self, gvk, namespace, label_selector=None, field_selector=None):
+        items = super().list(gvk, namespace, label_selector, field_selector)
+        if self.change and gvk[1] == "ServiceMeshControlPlane":
+            change, self.change = self.change, None
+            change(self)
+        return items
+
+
+def test_an_smcp_changed_after_the_read_is_decided_again_on_a_fresh_read():
+    def operator_writes_status(cluster):
+        current = cluster.object("ServiceMeshControlPlane", NS, "basic")
+        cluster.put(dict(current, status={"readiness": {"components": {}}},
+                         metadata=dict(current["metadata"], resourceVersion="999")))
+
+    cluster = ChangedAfterRead([smcp()], operator_writes_status)
+    result = run(cluster, [link("green")])
+    assert result["changed"] is True and result["writes"] == 2  # the refused apply, then ours
+    assert [r[0] for r in cluster.requests if r[1] == "ServiceMeshControlPlane"] == [
+        "list", "apply", "list", "apply"]
+    assert spec_gateways(cluster) == GREEN
+
+
+def test_entries_another_run_wrote_after_the_read_are_not_written_again():
+    def other_run_applies(cluster):
+        other = smcp()
+        other["spec"]["gateways"] = copy.deepcopy(GREEN)
+        cluster.apply(dict(other, metadata={"name": "basic", "namespace": NS}))
+
+    cluster = ChangedAfterRead([smcp()], other_run_applies)
+    result = run(cluster, [link("green")])
+    assert result["changed"] is False and result["writes"] == 2  # theirs, our refused one
+    assert {e["action"] for e in result["entries"]} == {"unchanged"}
+    assert spec_gateways(cluster) == GREEN
+
+
+def test_an_smcp_that_keeps_changing_fails_naming_the_conflict():
+    class AlwaysChanging(FakeCluster):
+        def list(self, gvk, namespace, label_selector=None, field_selector=None):
+            items = super().list(gvk, namespace, label_selector, field_selector)
+            current = self.object("ServiceMeshControlPlane", NS, "basic")
+            self.put(dict(current, metadata=dict(current["metadata"],
+                                                 resourceVersion=str(next(self._rv)))))
+            return items
+
+    cluster = AlwaysChanging([smcp()])
+    with pytest.raises(Exception, match="has been modified") as caught:
+        run(cluster, [link("green")])
+    assert caught.value.status == 409
+    assert [r[0] for r in cluster.requests].count("apply") == 4  # first try and 3 re-reads
+    assert caught.value.result["changed"] is False and caught.value.result["writes"] == 4

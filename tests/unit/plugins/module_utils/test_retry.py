@@ -224,16 +224,27 @@ def test_a_repeated_create_that_finds_another_object_fails():
     other = dict(CM, data={"root-cert.pem": "SOMEONE ELSE"})
     c, _resource = cluster(clock, create=[api_error(500, "etcdserver: request timed out"),
                                           api_error(409, "already exists")], get=[other])
-    with pytest.raises(ClusterError, match="appeared while the create was being repeated"):
+    with pytest.raises(ClusterError, match="appeared since it was read and differs"):
         c.create(CM)
 
 
-def test_a_first_create_that_finds_the_object_is_a_conflict_not_a_read_back():
+def test_a_first_create_that_finds_the_planned_object_takes_it():
+    """Another run of the same plan created it between our read and our create."""
     clock = Clock()
-    c, resource = cluster(clock, create=[api_error(409, "already exists")])
-    with pytest.raises(ClusterError, match="already exists"):
+    theirs = dict(CM, metadata=dict(CM["metadata"], uid="u-2", resourceVersion="7"))
+    c, resource = cluster(clock, create=[api_error(409, "already exists")], get=[theirs])
+    assert c.create(CM) == theirs
+    assert resource.calls == ["create", "get"] and c.writes == 1
+
+
+def test_a_first_create_that_finds_another_object_is_a_conflict():
+    clock = Clock()
+    other = dict(CM, data={"root-cert.pem": "SOMEONE ELSE"})
+    c, resource = cluster(clock, create=[api_error(409, "already exists")], get=[other])
+    with pytest.raises(ClusterError, match="already exists") as caught:
         c.create(CM)
-    assert resource.calls == ["create"]
+    assert caught.value.status == 409 and "differs from the plan" in str(caught.value)
+    assert resource.calls == ["create", "get"]
 
 
 def test_a_repeated_guarded_patch_that_finds_its_own_change_succeeds():
