@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make awx-up / awx-down / awx-status: a local AWX 24.6.1 beside the lab (docs/awx.md).
 #   up      install what is missing (cached in ~/.cache/servicemesh-federation-awx), build the
-#           execution environment when the collection changed, start PostgreSQL, Redis, receptor
-#           and AWX (state in <repo>/.awx), return once the API shows capacity and a job ran green;
+#           job execution environment when the collection changed and AWX's control-plane EE
+#           once, start PostgreSQL, Redis, receptor and AWX (state in <repo>/.awx), return once
+#           the API shows capacity and a job ran green;
 #   down    stop every process `up` started (their pids are in .awx/pids);
 #   status  what runs, and where to log in.
 set -euo pipefail
@@ -16,7 +17,8 @@ case "$cmd" in
     start=$(date +%s)
     bash "$here/install.sh"
     image="$(bash "$here/build-ee.sh")"
-    py up --ee-image "$image"
+    control_image="$(bash "$here/build-control-ee.sh")"
+    py up --ee-image "$image" --control-ee-image "$control_image"
     echo "awx: make awx-up took $(( $(date +%s) - start ))s"
     ;;
   down)

@@ -9,6 +9,9 @@ export AWX_VENDOR="${AWX_VENDOR:-$(cd "$AWX_TOP/.." && pwd)/shared/vendor}"
 export AWX_VENV="$AWX_CACHE/venv"
 export AWX_BASE_IMAGE=localhost/servicemesh-federation-awx-base:bookworm
 export AWX_EE_REPO=localhost/servicemesh-federation-ee
+export AWX_CONTROL_EE_REPO=localhost/servicemesh-federation-control-ee
+# The control-plane EE's ansible-core (build-control-ee.sh): before 2.19, as AWX 24.6.1's awx-ee.
+export AWX_CONTROL_ANSIBLE_CORE=2.17.14
 # podman: its own config and image storage in the cache (root here lacks CAP_SYS_RESOURCE and
 # cgroups are hybrid: runc and explicit ulimits, see containers.conf).
 export CONTAINERS_CONF="$AWX_CACHE/containers/containers.conf"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
 import json
 import os
 import pwd
@@ -44,7 +45,11 @@ SERVICES = ("postgres", "redis", "receptor", "dispatcher", "callback-receiver", 
 ETC, RUN, LOG, PIDS = STATE / "etc", STATE / "run", STATE / "log", STATE / "pids"
 PGDATA, PGSOCK = STATE / "pg" / "data", STATE / "pg" / "run"
 REDIS_SOCK = RUN / "redis.sock"
-PROJECTS = Path(os.environ.get("AWX_PROJECTS", "/var/lib/servicemesh-federation-awx/projects"))
+# One projects directory per state directory (AWX names project checkouts and their caches by
+# database ids, so two databases must not share one): see write_config for why not under STATE.
+STATE_ID = hashlib.sha256(str(STATE).encode()).hexdigest()[:12]
+PROJECTS = Path(os.environ.get("AWX_PROJECTS",
+                               f"/var/lib/servicemesh-federation-awx/{STATE_ID}/projects"))
 RECEPTOR_SOCK = RUN / "receptor.sock"
 
 
@@ -156,6 +161,14 @@ def start_postgres() -> None:
                           capture_output=True, text=True, check=True).stdout.strip()
     if have != "1":
         subprocess.run([*psql, "create database awx"], check=True, stdout=subprocess.DEVNULL)
+        # A new database numbers its projects and updates from 1 again: checkouts and caches
+        # left by an earlier one would be taken for its own (a project update skips its
+        # requirements step when a cache of that id exists).
+        for old in PROJECTS.iterdir():
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old)
+            else:
+                old.unlink()
 
 
 def start_redis() -> None:
@@ -168,7 +181,7 @@ def start_redis() -> None:
 
 # --- AWX -----------------------------------------------------------------------------------
 
-def write_config(ee_image: str) -> None:
+def write_config(ee_image: str, control_ee_image: str) -> None:
     for d in (ETC, RUN, LOG, PIDS, PROJECTS, STATE / "job_status", STATE / "jobs",
               STATE / "receptor", STATE / "static"):
         d.mkdir(parents=True, exist_ok=True)
@@ -212,7 +225,8 @@ DEFAULT_CONTAINER_RUN_OPTIONS = ["--network", "host"]
 AWX_ISOLATION_SHOW_PATHS = [{f"{TOP}:{TOP}:ro"!r}]
 GLOBAL_JOB_EXECUTION_ENVIRONMENTS = [
     {{"name": "servicemesh.federation (local)", "image": {ee_image!r}, "pull": "never"}}]
-CONTROL_PLANE_EXECUTION_ENVIRONMENT = {ee_image!r}
+# AWX's own playbooks (project updates) run in the control-plane EE (build-control-ee.sh).
+CONTROL_PLANE_EXECUTION_ENVIRONMENT = {control_ee_image!r}
 # Logs into the state directory (the defaults name /var/log/tower).
 LOG_ROOT = {str(LOG)!r}
 for _handler in LOGGING["handlers"].values():
@@ -367,9 +381,9 @@ def smoke_job() -> dict:
 
 # --- commands ------------------------------------------------------------------------------
 
-def up(ee_image: str) -> None:
+def up(ee_image: str, control_ee_image: str) -> None:
     started = time.monotonic()
-    write_config(ee_image)
+    write_config(ee_image, control_ee_image)
     start_postgres()
     start_redis()
     provision()
@@ -420,11 +434,12 @@ def main() -> None:
     sub = parser.add_subparsers(dest="cmd", required=True)
     p_up = sub.add_parser("up")
     p_up.add_argument("--ee-image", required=True)
+    p_up.add_argument("--control-ee-image", required=True)
     sub.add_parser("down")
     sub.add_parser("status")
     args = parser.parse_args()
     if args.cmd == "up":
-        up(args.ee_image)
+        up(args.ee_image, args.control_ee_image)
     elif args.cmd == "down":
         down()
     else:
