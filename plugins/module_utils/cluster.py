@@ -41,6 +41,10 @@ except ImportError:  # reported by AnsibleK8SModule (missing_required_lib) befor
 
 FIELD_MANAGER = "servicemesh.federation"
 MERGE_PATCH = "application/merge-patch+json"
+# Times a write refused because the object changed since it was read (409) is decided again on
+# a fresh read (reconcile's patches, the SMCP's gateway entries): istiod rewrites a peer's status
+# every few seconds while it connects, the operator an SMCP's, and another run may write too.
+CONFLICT_REREADS = 3
 
 CONFIGMAP = ("v1", "ConfigMap")
 SERVICE = ("v1", "Service")

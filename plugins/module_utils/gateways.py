@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 
 from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import (
+    CONFLICT_REREADS,
     SERVICE,
     SERVICE_MESH_CONTROL_PLANE,
     ClusterError,
@@ -501,10 +502,6 @@ def check_input(params: dict) -> dict[Key, dict]:
     if params.get("state") == "absent":
         return {}
     return desired_entries(params.get("links") or [])
-
-
-# Times the entries are decided again on a fresh read after the write found the SMCP changed.
-CONFLICT_REREADS = 3
 
 
 def _stale(exc: ClusterError) -> bool:

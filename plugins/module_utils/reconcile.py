@@ -15,7 +15,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import ClusterError
+from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import (
+    CONFLICT_REREADS,
+    ClusterError,
+)
 from ansible_collections.servicemesh.federation.plugins.module_utils.common import TaskError
 from ansible_collections.servicemesh.federation.plugins.module_utils.naming import (
     MANAGED_SELECTOR,
@@ -25,10 +28,6 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.objects imp
     is_managed,
     owned_fields,
 )
-
-# Times a patch refused because the object changed since we read it (409) is decided again on
-# a fresh read. istiod rewrites a peer's status every few seconds while it tries to connect.
-CONFLICT_REREADS = 3
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 exec 9>"$AWX_CACHE/ee.lock"
 flock 9
 ctx="$AWX_CACHE/control-ee-context"
-runner="$("$AWX_TOP/.venv/bin/python" -c 'import sys, yaml
-print(yaml.safe_load(open(sys.argv[1]))["dependencies"]["ansible_runner"]["package_pip"])' \
-  "$AWX_TOP/extensions/awx/execution-environment.yml")"
+runner="$(awx_ee_pin ansible_runner)"
 rm -rf "$ctx" && mkdir -p "$ctx"
 cp /etc/ssl/certs/ca-certificates.crt "$ctx/host-ca.crt"
 cat > "$ctx/Containerfile" <<CONTAINERFILE

@@ -15,12 +15,7 @@ top="$AWX_TOP"
 exec 9>"$AWX_CACHE/ee.lock"
 flock 9
 ctx="$AWX_CACHE/ee-context"
-ee_def="$top/extensions/awx/execution-environment.yml"
-pin() {  # pin ansible_core|ansible_runner: the pip requirement of the EE definition
-  "$top/.venv/bin/python" -c 'import sys, yaml
-print(yaml.safe_load(open(sys.argv[1]))["dependencies"][sys.argv[2]]["package_pip"])' "$ee_def" "$1"
-}
-core="$(pin ansible_core)" runner="$(pin ansible_runner)"
+core="$(awx_ee_pin ansible_core)" runner="$(awx_ee_pin ansible_runner)"
 
 # The collection as `make build` packs it (build_ignore honoured), from the files git knows
 # (tracked or not ignored): the local AWX's state (.awx) and other local directories stay out.

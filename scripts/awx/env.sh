@@ -10,6 +10,12 @@ export AWX_VENV="$AWX_CACHE/venv"
 export AWX_BASE_IMAGE=localhost/servicemesh-federation-awx-base:bookworm
 export AWX_EE_REPO=localhost/servicemesh-federation-ee
 export AWX_CONTROL_EE_REPO=localhost/servicemesh-federation-control-ee
+# awx_ee_pin ansible_core|ansible_runner: that pip requirement of the EE definition.
+awx_ee_pin() {
+  "$AWX_TOP/.venv/bin/python" -c 'import sys, yaml
+print(yaml.safe_load(open(sys.argv[1]))["dependencies"][sys.argv[2]]["package_pip"])' \
+    "$AWX_TOP/extensions/awx/execution-environment.yml" "$1"
+}
 # The control-plane EE's ansible-core (build-control-ee.sh): before 2.19, as AWX 24.6.1's awx-ee.
 export AWX_CONTROL_ANSIBLE_CORE=2.17.14
 # podman: its own config and image storage in the cache (root here lacks CAP_SYS_RESOURCE and
