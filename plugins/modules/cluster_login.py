@@ -170,8 +170,10 @@ def file_password(module):
     return password
 
 
-def main():
-    module = AnsibleK8SModule(
+def module_options() -> dict:
+    """The argument spec and options: AnsibleK8SModule's here, the in-process run's in
+    plugins/action/cluster_login.py."""
+    return dict(
         argument_spec=argspec(
             state=dict(type="str", choices=["present", "absent"], default="present"),
             oauth_host=dict(type="str"),
@@ -181,6 +183,10 @@ def main():
         supports_check_mode=True,
         check_k8s=False,
     )
+
+
+def execute(module) -> None:
+    """The module's work; ends with module.exit_json or module.fail_json."""
     if not HAS_REQUESTS:
         module.fail_json(msg=missing_required_lib("requests"))
     params = session_params(module)
@@ -197,6 +203,10 @@ def main():
             "login" if module.params["state"] == "present" else "logout",
             params["host"], type(exc).__name__, exc))
     module.exit_json(**result)
+
+
+def main():
+    execute(AnsibleK8SModule(**module_options()))
 
 
 if __name__ == "__main__":

@@ -199,8 +199,10 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.peers impor
 )
 
 
-def main():
-    module = AnsibleK8SModule(
+def module_options() -> dict:
+    """The argument spec and options: AnsibleK8SModule's here, the in-process run's in
+    plugins/action/federation_peers.py."""
+    return dict(
         argument_spec=argspec(
             namespace=dict(type="str", required=True),
             state=dict(type="str", choices=["present", "absent"], default="present"),
@@ -212,11 +214,19 @@ def main():
         ),
         supports_check_mode=True,
     )
+
+
+def execute(module) -> None:
+    """The module's work; ends with module.exit_json or module.fail_json."""
     params = module.params
     if params["state"] == "present" and not HAS_CRYPTOGRAPHY:  # the roots' fingerprints
         module.fail_json(msg=missing_required_lib("cryptography"))
     run(module, lambda cluster, desired: apply_state(cluster, params, module.check_mode, desired),
         check_input=lambda: check_input(params))
+
+
+def main():
+    execute(AnsibleK8SModule(**module_options()))
 
 
 if __name__ == "__main__":

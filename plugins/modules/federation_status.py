@@ -208,8 +208,10 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.peer_status
 )
 
 
-def main():
-    module = AnsibleK8SModule(
+def module_options() -> dict:
+    """The argument spec and options: AnsibleK8SModule's here, the in-process run's in
+    plugins/action/federation_status.py."""
+    return dict(
         argument_spec=argspec(
             namespace=dict(type="str", required=True),
             peers=dict(type="list", elements="str", default=[]),
@@ -220,12 +222,20 @@ def main():
         ),
         supports_check_mode=True,
     )
+
+
+def execute(module) -> None:
+    """The module's work; ends with module.exit_json or module.fail_json."""
     p = module.params
     run(module,
         lambda cluster, services: dict(changed=False, **status(
             cluster, p["namespace"], p["peers"], p["wait"], p["timeout"], p["reconfigured"],
             services)),
         lambda: planned_services(p["services"], p["namespace"]))
+
+
+def main():
+    execute(AnsibleK8SModule(**module_options()))
 
 
 if __name__ == "__main__":

@@ -341,8 +341,10 @@ EXPORT_SPEC = dict(
 )
 
 
-def main():
-    module = AnsibleK8SModule(
+def module_options() -> dict:
+    """The argument spec and options: AnsibleK8SModule's here, the in-process run's in
+    plugins/action/mesh_info.py."""
+    return dict(
         argument_spec=argspec(
             namespace=dict(type="str", required=True),
             peers=dict(type="list", elements="dict", default=[], options=PEER_SPEC),
@@ -356,6 +358,10 @@ def main():
         ),
         supports_check_mode=True,
     )
+
+
+def execute(module) -> None:
+    """The module's work; ends with module.exit_json or module.fail_json."""
     if not HAS_CRYPTOGRAPHY:
         module.fail_json(msg=missing_required_lib("cryptography"))
     params = module.params
@@ -370,6 +376,10 @@ def main():
         return {"changed": False, "mesh": mesh}
 
     run(module, inspect)
+
+
+def main():
+    execute(AnsibleK8SModule(**module_options()))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,21 @@
+# Copyright: (c) 2026, servicemesh.federation contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Run the module federation_gateways in the controller's worker process rather than as a
+process of its own (plugins/plugin_utils/in_process.py says why, and when it still does)."""
+
+from __future__ import annotations
+
+from ansible_collections.servicemesh.federation.plugins.plugin_utils.in_process import (
+    InProcessModuleAction,
+)
+
+try:  # imported here, in the main process, so that every forked worker has it already
+    from ansible_collections.servicemesh.federation.plugins.modules import (
+        federation_gateways as MODULE,
+    )
+except ImportError:  # e.g. no kubernetes client on the controller: run as a module process
+    MODULE = None
+
+
+class ActionModule(InProcessModuleAction):
+    MODULE = MODULE
