@@ -7,15 +7,9 @@ from __future__ import annotations
 
 from ansible_collections.servicemesh.federation.plugins.plugin_utils.in_process import (
     InProcessModuleAction,
+    controller_module,
 )
-
-try:  # imported here, in the main process, so that every forked worker has it already
-    from ansible_collections.servicemesh.federation.plugins.modules import (
-        federation_peers as MODULE,
-    )
-except ImportError:  # e.g. no kubernetes client on the controller: run as a module process
-    MODULE = None
 
 
 class ActionModule(InProcessModuleAction):
-    MODULE = MODULE
+    MODULE = controller_module("federation_peers")

@@ -20,6 +20,7 @@ a non-local connection (the module then runs on that host, as before), a task wi
 from __future__ import annotations
 
 import datetime
+import importlib
 import json
 from collections.abc import Mapping
 
@@ -29,6 +30,19 @@ from ansible.module_utils.errors import UnsupportedError
 from ansible.plugins.action import ActionBase
 
 LOCAL_CONNECTIONS = frozenset(("local", "ansible.builtin.local", "ansible.legacy.local"))
+
+
+def controller_module(name: str):
+    """This collection's module `name`, imported with kubernetes.core's client (which the
+    modules import only when they connect), or None when they cannot be imported here.
+
+    Called when the action plugin is imported: by the strategy, in the main process, so the
+    forked workers share these imports instead of paying them per mesh and task."""
+    try:
+        importlib.import_module("ansible_collections.kubernetes.core.plugins.module_utils.k8s.client")
+        return importlib.import_module(f"{__name__.rsplit('.', 2)[0]}.modules.{name}")
+    except ImportError:  # e.g. no kubernetes client on the controller: run as a module process
+        return None
 
 
 class ModuleExit(BaseException):
@@ -120,8 +134,9 @@ class InProcessModuleAction(ActionBase):
 
     def _in_process(self) -> bool:
         connection = getattr(self._connection, "_load_name", None) or self._play_context.connection
+        # Ansible gives every task an environment list ([{}] when none is set).
         return (self.MODULE is not None and connection in LOCAL_CONNECTIONS
-                and not self._task.environment)
+                and not any(self._task.environment or ()))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)

@@ -102,6 +102,7 @@ def action(connection="local", environment=None, module_available=True):
     ("ansible.builtin.local", [], True, True),
     ("ssh", None, True, False),          # the module runs on that host, as before
     ("local", [{"HTTPS_PROXY": "p"}], True, False),  # the module process gets the environment
+    ("local", [{}], True, True),       # no environment set: what Ansible passes
     ("local", None, False, False),       # the module cannot be imported on the controller
 ])
 def test_where_the_module_runs(connection, environment, available, in_process):
