@@ -52,7 +52,9 @@ class FakeResource:
         answer = self.answers.get(verb, {})
         if isinstance(answer, Exception):
             raise answer
-        return Result(answer)
+        # The dynamic client hands the decoded JSON to the serializer it is given.
+        serializer = kwargs.get("serializer")
+        return serializer(None, answer) if serializer else Result(answer)
 
     def create(self, **kwargs):
         return self._answer("create", kwargs)

@@ -75,7 +75,9 @@ class Resource:
         answer = self.script[verb].pop(0)
         if isinstance(answer, BaseException):
             raise answer
-        return Result(answer)
+        # The dynamic client hands the decoded JSON to the serializer it is given.
+        serializer = kwargs.get("serializer")
+        return serializer(None, answer) if serializer else Result(answer)
 
     def get(self, **kwargs):
         return self._answer("get", kwargs)
