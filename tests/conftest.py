@@ -30,7 +30,7 @@ TEST_DIR = Path(os.environ.get("LAB_TEST_DIR") or REPO / ".lab-test").resolve()
 # simulated mesh itself use `gateway_lab`, whose control planes have their gateways from the start.
 LAB_GATEWAYS = False
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
-# Lab tests import the lab package (e.g. lab.oauth.token_object_name).
+# Lab tests import the lab package (e.g. lab.oauth_server.token_object_name).
 if str(LAB_PYTHONPATH) not in sys.path:
     sys.path.insert(0, str(LAB_PYTHONPATH))
 
@@ -113,7 +113,7 @@ class Lab:
 
 def _require_binaries() -> None:
     from lab import LabError
-    from lab.cluster import check_binaries
+    from lab.control_plane import check_binaries
 
     try:
         check_binaries()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 
 from lab import LabError
-from lab import cluster as kc
+from lab import control_plane as kc
 from lab.lifecycle import marker, start_mesh, wait_meshes
 from lab.state import LabPaths, alive, load_state, save_state, stop
 
@@ -37,8 +37,8 @@ def _pick(state: dict, section: str, name: str) -> dict:
 def _istiod_not_ready(paths: LabPaths, state: dict, mesh: dict) -> None:
     """What the Deployment controller would show once istiod's pod is gone (the process that
     keeps the status true while it runs is stopped); istiod-up's new process writes it ready."""
+    from lab.kubeapi import ApiError, KubeApi
     from lab.mesh import operator
-    from lab.mesh.kubeapi import ApiError, KubeApi
 
     context = state["clusters"][mesh["cluster"]]["admin_context"]
     try:

@@ -12,8 +12,8 @@ import urllib.request
 from pathlib import Path
 
 from lab import LAB_ROOT, REPO, LabError
-from lab import cluster as kc
-from lab.pki import ensure_pki
+from lab import control_plane as kc
+from lab.ca import ensure_pki
 from lab.state import (
     LabPaths,
     alive,
@@ -133,7 +133,7 @@ def up(paths: LabPaths, meshes_spec: str, ip_block: int, gateways: bool = False,
         save_state(paths, state)
     if not alive(state["oauth"]["pid"], mark):
         state["oauth"]["pid"] = spawn(
-            [sys.executable, "-m", "lab.oauth", "--config", str(paths.oauth_config)],
+            [sys.executable, "-m", "lab.oauth_server", "--config", str(paths.oauth_config)],
             paths.log("oauth"), env={"PYTHONPATH": str(LAB_ROOT)}, cwd=REPO)
         save_state(paths, state)
     kc.wait_etcd(paths, state)
@@ -307,7 +307,7 @@ def _tail(path: Path, lines: int) -> list[str]:
 # --- down and status ------------------------------------------------------------------------
 
 _LAB_PROGRAMS = ("etcd", "kube-apiserver", "kube-controller-manager")
-_LAB_MODULES = ("lab.oauth", "lab.mesh")
+_LAB_MODULES = ("lab.oauth_server", "lab.mesh")
 
 
 def lab_processes(paths: LabPaths) -> list[int]:

@@ -21,7 +21,7 @@ from mesh_helpers import (
     peer_spec,
 )
 
-from lab.mesh.pki import MeshCA, spiffe_id
+from lab.mesh.istiod_ca import MeshCA, spiffe_id
 
 UNAVAILABLE = "503 Service Unavailable"
 

@@ -14,7 +14,7 @@ import pytest
 from cryptography import x509
 from mesh_helpers import MeshAdmin
 
-from lab.mesh.pki import peer_spiffe_id
+from lab.mesh.istiod_ca import peer_spiffe_id
 
 
 @pytest.fixture

@@ -19,7 +19,9 @@ import threading
 import time
 from pathlib import Path
 
-from lab.mesh import kubeapi, operator
+from lab import kubeapi
+from lab.kubeapi import CORE, FEDERATION, MAISTRA, ApiError, Informer, KubeApi
+from lab.mesh import operator
 from lab.mesh.control import ControlServer
 from lab.mesh.discovery import (
     NO_PEER,
@@ -31,10 +33,9 @@ from lab.mesh.discovery import (
     peer_config,
 )
 from lab.mesh.gateway import Listeners
-from lab.mesh.kubeapi import CORE, FEDERATION, MAISTRA, ApiError, Informer, KubeApi
-from lab.mesh.pki import MeshCA, WorkloadCert, client_context, server_context, spiffe_id
-from lab.mesh.sharing import ServiceSharing
-from lab.mesh.status import StatusWriter, now_rfc3339
+from lab.mesh.istiod_ca import MeshCA, WorkloadCert, client_context, server_context, spiffe_id
+from lab.mesh.peer_status_writer import StatusWriter, now_rfc3339
+from lab.mesh.service_sharing import ServiceSharing
 
 log = logging.getLogger("mesh")
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import yaml
 
 from lab import LAB_ROOT, LabError
+from lab.ca import FRONT_PROXY_CN, OAUTH_API_SERVICE
 from lab.kube import ApiError, Kube
-from lab.pki import FRONT_PROXY_CN, OAUTH_API_SERVICE
 from lab.state import LabPaths, alive, free_port, spawn, wait_for, write_private
 
 ADMIN_USER = "lab-admin"
