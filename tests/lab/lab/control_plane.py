@@ -16,7 +16,7 @@ import yaml
 
 from lab import LAB_ROOT, LabError
 from lab.ca import FRONT_PROXY_CN, OAUTH_API_SERVICE
-from lab.kube import ApiError, Kube
+from lab.kubeapi import ApiError, KubeApi
 from lab.state import LabPaths, alive, free_port, spawn, wait_for, write_private
 
 ADMIN_USER = "lab-admin"
@@ -320,7 +320,7 @@ def wait_crds_served(paths: LabPaths, state: dict, cluster: str, timeout: float)
         for crd in crds():
             spec = crd["spec"]
             kube.request("GET", f"/apis/{spec['group']}/{spec['versions'][0]['name']}/"
-                                f"{spec['names']['plural']}?limit=1")
+                                f"{spec['names']['plural']}", query={"limit": "1"})
         return True
 
     wait_for(f"custom resources served on cluster {cluster}", served, timeout)
@@ -352,9 +352,9 @@ def _must_live(paths: LabPaths, pid: int, what: str, log: Path) -> None:
 
 # --- bootstrap: CRDs, namespaces, RBAC ------------------------------------------------------
 
-def admin_kube(paths: LabPaths, state: dict, cluster: str, tokens: dict) -> Kube:
-    return Kube(state["clusters"][cluster]["server"], tokens[cluster][ADMIN_USER],
-                paths.pki / "ca.crt")
+def admin_kube(paths: LabPaths, state: dict, cluster: str, tokens: dict) -> KubeApi:
+    return KubeApi(state["clusters"][cluster]["server"], paths.pki / "ca.crt",
+                   tokens[cluster][ADMIN_USER])
 
 
 def crds() -> list[dict]:
@@ -379,11 +379,12 @@ def _policy_probe(namespace: str) -> dict:
             "spec": {"gateways": {"additionalIngress": {"istio-ingressgateway": {}}}}}
 
 
-def wait_policies_enforced(kube: Kube, namespace: str, timeout: float) -> None:
+def wait_policies_enforced(kube: KubeApi, namespace: str, timeout: float) -> None:
     def enforced():
         try:
             kube.request("POST", f"/apis/maistra.io/v2/namespaces/{namespace}/"
-                                 "servicemeshcontrolplanes?dryRun=All", _policy_probe(namespace))
+                                 "servicemeshcontrolplanes", query={"dryRun": "All"},
+                         body=_policy_probe(namespace))
         except ApiError as e:
             if _POLICY_PROBE_MESSAGE in str(e):
                 return True

@@ -42,7 +42,7 @@ def _istiod_not_ready(paths: LabPaths, state: dict, mesh: dict) -> None:
 
     context = state["clusters"][mesh["cluster"]]["admin_context"]
     try:
-        operator.write_deployment_status(KubeApi(str(paths.kubeconfig), context),
+        operator.write_deployment_status(KubeApi.from_kubeconfig(str(paths.kubeconfig), context),
                                          mesh["namespace"], operator.ISTIOD, False)
     except ApiError as e:
         raise LabError(f"istiod stopped, but its Deployment status was not written: {e}") from e

@@ -1,34 +1,50 @@
-"""Kubernetes access for the mesh process: plain JSON requests and list+watch caches.
+"""The lab's one Kubernetes REST client: plain JSON requests on urllib3, objects as plain dicts.
 
-A small urllib3 client driven by the kubeconfig (server, CA, bearer token or client certificate
-of one context). Objects stay plain dicts. The full kubernetes client would cost ~50 MB of
-memory per process, too much with eight meshes on one machine.
+Used by the lab's lifecycle (bootstrap: server-side apply of CRDs, RBAC, policies) and by the
+simulated mesh processes (their list+watch caches are ``lab.mesh.informer``). The kubernetes
+client would cost ~50 MB of memory and a second of import per process, too much with twenty
+meshes on one machine and for a handful of bootstrap calls per cluster.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import logging
 import os
 import ssl
-import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlencode
 
 import urllib3
 import yaml
 
-log = logging.getLogger("kube")
-
 MERGE_PATCH = "application/merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
+# The field manager of the lab's own server-side applies (bootstrap objects).
+FIELD_MANAGER = "servicemesh-federation-lab"
 
 CORE = "/api/v1"
 APPS = "/apis/apps/v1"
 MAISTRA = "/apis/maistra.io/v2"
 FEDERATION = "/apis/federation.maistra.io/v1"
+
+
+# (api prefix, plural, namespaced) of the kinds the lab bootstrap applies.
+_APPLIED_KINDS = {
+    "CustomResourceDefinition": (
+        "/apis/apiextensions.k8s.io/v1", "customresourcedefinitions", False),
+    "Namespace": (CORE, "namespaces", False),
+    "Service": (CORE, "services", True),
+    "APIService": ("/apis/apiregistration.k8s.io/v1", "apiservices", False),
+    "ClusterRole": ("/apis/rbac.authorization.k8s.io/v1", "clusterroles", False),
+    "ClusterRoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "clusterrolebindings", False),
+    "Role": ("/apis/rbac.authorization.k8s.io/v1", "roles", True),
+    "RoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "rolebindings", True),
+    "ValidatingAdmissionPolicy": (
+        "/apis/admissionregistration.k8s.io/v1", "validatingadmissionpolicies", False),
+    "ValidatingAdmissionPolicyBinding": (
+        "/apis/admissionregistration.k8s.io/v1", "validatingadmissionpolicybindings", False),
+}
 
 
 def path(
@@ -70,7 +86,21 @@ def _pem(entry: dict, key: str, base: Path) -> str | None:
 
 
 class KubeApi:
-    def __init__(self, kubeconfig: str, context: str | None):
+    """One identity on one apiserver. ``from_kubeconfig`` (a context's server, CA, token or
+    client certificate) or ``KubeApi(server, ca_file, token)``."""
+
+    def __init__(self, server: str, tls: ssl.SSLContext | Path | str, token: str | None = None):
+        self.server = server.rstrip("/")
+        if not isinstance(tls, ssl.SSLContext):
+            tls = ssl.create_default_context(cafile=str(tls))
+        self._headers = {"Accept": "application/json"}
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
+        # No retries: callers retry at their own pace (apiserver-down faults).
+        self._pool = urllib3.PoolManager(maxsize=8, ssl_context=tls, retries=False)
+
+    @classmethod
+    def from_kubeconfig(cls, kubeconfig: str, context: str | None) -> KubeApi:
         config = yaml.safe_load(Path(kubeconfig).read_text())
         base = Path(kubeconfig).resolve().parent
         ctx = _named(
@@ -78,7 +108,6 @@ class KubeApi:
         )
         cluster = _named(config.get("clusters"), ctx.get("cluster"), "cluster", kubeconfig)
         user = _named(config.get("users"), ctx.get("user"), "user", kubeconfig)
-        self.server = cluster["server"].rstrip("/")
         tls = ssl.create_default_context(cadata=_pem(cluster, "certificate-authority", base))
         cert, key = _pem(user, "client-certificate", base), _pem(user, "client-key", base)
         if cert and key:
@@ -89,16 +118,12 @@ class KubeApi:
                 tls.load_cert_chain(f"/proc/self/fd/{fd}")
             finally:
                 os.close(fd)
-        self._headers = {"Accept": "application/json"}
         token = user.get("token") or (
             Path(user["tokenFile"]).read_text().strip() if user.get("tokenFile") else None
         )
-        if token:
-            self._headers["Authorization"] = f"Bearer {token}"
-        # No retries: callers retry at their own pace (apiserver-down faults).
-        self._pool = urllib3.PoolManager(maxsize=8, ssl_context=tls, retries=False)
+        return cls(cluster["server"], tls, token)
 
-    def _call(
+    def request(
         self,
         method: str,
         url: str,
@@ -141,34 +166,42 @@ class KubeApi:
 
     def get(self, url: str) -> dict | None:
         try:
-            return self._call("GET", url)
+            return self.request("GET", url)
         except ApiError as e:
             if e.status == 404:
                 return None
             raise
 
     def create(self, url: str, obj: dict) -> dict:
-        return self._call("POST", url, body=obj)
+        return self.request("POST", url, body=obj)
 
     def replace(self, url: str, obj: dict) -> dict:
-        return self._call("PUT", url, body=obj)
+        return self.request("PUT", url, body=obj)
 
     def patch(self, url: str, patch: dict) -> dict:
-        return self._call("PATCH", url, body=patch, content_type=MERGE_PATCH)
+        return self.request("PATCH", url, body=patch, content_type=MERGE_PATCH)
 
     def delete(self, url: str) -> None:
         try:
-            self._call("DELETE", url)
+            self.request("DELETE", url)
         except ApiError as e:
             if e.status != 404:
                 raise
 
     def list(self, url: str) -> dict:
-        return self._call("GET", url)
+        return self.request("GET", url)
+
+    def apply(self, obj: dict) -> dict:
+        """Server-side apply, forced: the lab owns its bootstrap objects."""
+        prefix, plural, namespaced = _APPLIED_KINDS[obj["kind"]]
+        meta = obj["metadata"]
+        url = path(prefix, plural, meta["namespace"] if namespaced else None, meta["name"])
+        return self.request("PATCH", url, body=obj, content_type=APPLY_PATCH,
+                            query={"fieldManager": FIELD_MANAGER, "force": "true"})
 
     def watch(self, url: str, resource_version: str):
         """A streaming watch response (urllib3); the server ends it after a few minutes."""
-        return self._call(
+        return self.request(
             "GET",
             url,
             preload=False,
@@ -180,110 +213,3 @@ class KubeApi:
                 "timeoutSeconds": "300",
             },
         )
-
-
-def namespaced_key(obj: dict) -> str:
-    return f"{obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}"
-
-
-class Informer(threading.Thread):
-    """List+watch one resource collection into a name -> object cache.
-
-    ``on_change(event_type, obj, old)`` runs on this thread for every change; it must not block.
-    ``key``: the cache key of an object (default its name; ``namespaced_key`` for a collection
-    across namespaces).
-    """
-
-    def __init__(
-        self,
-        api: KubeApi,
-        url: str,
-        on_change: Callable[[str, dict, dict | None], None],
-        key: Callable[[dict], str] | None = None,
-    ):
-        super().__init__(name=f"informer {url}", daemon=True)
-        self.api = api
-        self.url = url
-        self.on_change = on_change
-        self.key = key or (lambda o: o["metadata"]["name"])
-        self.synced = threading.Event()
-        self._lock = threading.Lock()
-        self._cache: dict[str, dict] = {}
-        self._last_error = ""
-
-    def get(self, name: str) -> dict | None:
-        with self._lock:
-            return self._cache.get(name)
-
-    def items(self) -> list[dict]:
-        with self._lock:
-            return list(self._cache.values())
-
-    def run(self) -> None:
-        delay = 0.5
-        while True:
-            try:
-                rv = self._list()
-                self.synced.set()
-                self._last_error = ""
-                delay = 0.5
-                while rv:
-                    rv = self._watch(rv)
-            except ApiError as e:
-                if str(e) != self._last_error:
-                    log.warning("list/watch %s failed: %s", self.url, e)
-                    self._last_error = str(e)
-                time.sleep(delay)
-                delay = min(delay * 2, 4.0)
-            except Exception as e:  # noqa: BLE001 - a broken stream just means relist
-                log.warning("watch %s interrupted: %s", self.url, e)
-                time.sleep(delay)
-
-    def _list(self) -> str:
-        data = self.api.list(self.url)
-        fresh = {self.key(o): o for o in data.get("items") or []}
-        with self._lock:
-            old, self._cache = self._cache, fresh
-        for name, obj in fresh.items():
-            prev = old.get(name)
-            if (
-                prev is None
-                or prev["metadata"]["resourceVersion"] != obj["metadata"]["resourceVersion"]
-            ):
-                self.on_change("ADDED" if prev is None else "MODIFIED", obj, prev)
-        for name, prev in old.items():
-            if name not in fresh:
-                self.on_change("DELETED", prev, prev)
-        return data["metadata"]["resourceVersion"]
-
-    def _watch(self, rv: str) -> str | None:
-        """Follow one watch stream; the next resourceVersion, or None to relist (410 Gone)."""
-        resp = self.api.watch(self.url, rv)
-        buf = b""
-        try:
-            for chunk in resp.stream(amt=None, decode_content=False):
-                buf += chunk
-                while b"\n" in buf:
-                    line, buf = buf.split(b"\n", 1)
-                    if not line.strip():
-                        continue
-                    event = json.loads(line)
-                    kind, obj = event["type"], event["object"]
-                    if kind == "ERROR":
-                        if obj.get("code") == 410:
-                            return None
-                        raise ApiError(obj.get("code", 0), obj.get("message", ""))
-                    rv = obj["metadata"]["resourceVersion"]
-                    if kind == "BOOKMARK":
-                        continue
-                    name = self.key(obj)
-                    with self._lock:
-                        prev = self._cache.get(name)
-                        if kind == "DELETED":
-                            self._cache.pop(name, None)
-                        else:
-                            self._cache[name] = obj
-                    self.on_change(kind, obj, prev)
-        finally:
-            resp.release_conn()
-        return rv

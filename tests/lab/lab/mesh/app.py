@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from lab import kubeapi
-from lab.kubeapi import CORE, FEDERATION, MAISTRA, ApiError, Informer, KubeApi
+from lab.kubeapi import CORE, FEDERATION, MAISTRA, ApiError, KubeApi
 from lab.mesh import operator
 from lab.mesh.control import ControlServer
 from lab.mesh.discovery import (
@@ -33,6 +33,7 @@ from lab.mesh.discovery import (
     peer_config,
 )
 from lab.mesh.gateway import Listeners
+from lab.mesh.informer import Informer
 from lab.mesh.istiod_ca import MeshCA, WorkloadCert, client_context, server_context, spiffe_id
 from lab.mesh.peer_status_writer import StatusWriter, now_rfc3339
 from lab.mesh.service_sharing import ServiceSharing
@@ -56,7 +57,7 @@ class Mesh:
         # A restarted istiod is a new pod, as after a rollout; its entry replaces the old one.
         self.pod = f"istiod-{self.mesh}-{hashlib.sha256(nonce.encode()).hexdigest()[:10]}"
 
-        self.api = KubeApi(args.kubeconfig, args.context)
+        self.api = KubeApi.from_kubeconfig(args.kubeconfig, args.context)
         self.writer = StatusWriter(self.api, self.namespace, self.pod)
         self.listeners = Listeners(DiscoveryServer(self).handle)
         self.lock = threading.RLock()  # reconcile loop vs control channel

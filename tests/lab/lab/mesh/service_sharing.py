@@ -17,8 +17,9 @@ import threading
 from typing import TYPE_CHECKING
 
 from lab import kubeapi
-from lab.kubeapi import CORE, FEDERATION, ApiError, Informer, namespaced_key
+from lab.kubeapi import CORE, FEDERATION, ApiError
 from lab.mesh import operator, services
+from lab.mesh.informer import Informer, namespaced_key
 from lab.mesh.operator import MAISTRA_V1, SMMR_NAME
 from lab.mesh.peer_status_writer import now_rfc3339
 
