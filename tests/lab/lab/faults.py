@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from lab import LabError
-from lab import control_plane as kc
+from lab import LabError, bootstrap, control_plane
 from lab.lifecycle import marker, start_mesh, wait_meshes
 from lab.state import LabPaths, alive, load_state, save_state, stop
 
@@ -62,10 +61,10 @@ def inject(paths: LabPaths, kind: str, target: str, arg: str | None = None) -> s
             stop(c["pid"], mark)
             return f"kube-apiserver of cluster {target} stopped (port {c['port']})"
         if not alive(c["pid"], mark):
-            kc.start_apiserver(paths, state, target)  # same port, same arguments
+            control_plane.start_apiserver(paths, state, target)  # same port, same arguments
             save_state(paths, state)
-            kc.wait_apiservers(paths, state, [target], timeout=180)
-            kc.wait_crds_served(paths, state, target, timeout=60)
+            control_plane.wait_apiservers(paths, state, [target], timeout=180)
+            bootstrap.wait_crds_served(paths, state, target, timeout=60)
         return f"kube-apiserver of cluster {target} running on port {c['port']}"
     mesh = _pick(state, "meshes", target)
     if kind == "istiod-down":
