@@ -76,15 +76,33 @@ class Lab:
         cluster = self.state["clusters"][self.state["meshes"][mesh]["cluster"]]
         return cluster["admin_context"] if admin else cluster["automation_context"]
 
+    def api_client(self, mesh: str, admin: bool = True):
+        """The kubernetes ApiClient of ``mesh``'s cluster (admin or automation identity): the
+        tests' one way from the lab kubeconfig to a client, cached per context."""
+        context = self.context(mesh, admin)
+        if context not in self._clients:
+            from kubernetes import config
+
+            self._clients[context] = config.new_client_from_config(
+                config_file=self.kubeconfig, context=context)
+        return self._clients[context]
+
     def client(self, mesh: str, admin: bool = True):
         """A kubernetes DynamicClient for ``mesh``'s cluster (admin or automation identity)."""
-        key = (mesh, admin)
-        if key not in self._clients:
-            from kubernetes import config, dynamic
+        from kubernetes import dynamic
 
-            api = config.new_client_from_config(config_file=self.kubeconfig,
-                                                context=self.context(mesh, admin))
-            self._clients[key] = dynamic.DynamicClient(api)
+        key = ("dynamic", mesh, admin)
+        if key not in self._clients:
+            self._clients[key] = dynamic.DynamicClient(self.api_client(mesh, admin))
+        return self._clients[key]
+
+    def admin(self, mesh: str):
+        """``mesh_admin.MeshAdmin`` of ``mesh`` (reads, hand-made objects, waits), cached."""
+        from mesh_admin import MeshAdmin
+
+        key = ("admin", mesh)
+        if key not in self._clients:
+            self._clients[key] = MeshAdmin(self, mesh)
         return self._clients[key]
 
     def credentials(self, cluster: str) -> dict[str, str]:
