@@ -4,7 +4,8 @@
 40, started on first use and brought down at the end of the session. Tests must leave it as they
 found it. ``lab_factory(name, meshes, ip_block, gateways=True)``: a private lab in
 ``<repo>/.lab-test-<name>`` for tests that break things (faults, up/down); cached per name for the
-session. ``gateways``: started ``--with-gateways`` (SMCPs with the federation gateways).
+session (``release_lab(name)`` brings it down earlier). ``gateways``: started ``--with-gateways``
+(SMCPs with the federation gateways).
 
 Environment: ``LAB_TEST_DIR`` moves ``<repo>/.lab-test`` (two sessions at once need two),
 ``LAB_TEST_IP_BLOCK`` changes the shared lab's ip block, ``LAB_TEST_KEEP=1`` leaves the labs
@@ -172,6 +173,14 @@ class _Labs:
                              "gateways")
         return lab
 
+    def release(self, name: str) -> None:
+        """Bring private lab ``name`` down now, its tests done (no idle lab slowing the rest of
+        the session), unless LAB_TEST_KEEP=1."""
+        lab = self.started.get(name)
+        if lab is not None and os.environ.get("LAB_TEST_KEEP") != "1":
+            del self.started[name]
+            lab.run("down", check=False)
+
     def down_all(self) -> None:
         if os.environ.get("LAB_TEST_KEEP") == "1":
             return
@@ -199,6 +208,12 @@ def gateway_lab(_labs) -> Lab:
     Its meshes resync every 2 s (OSSM: 60 s), so tests can watch the periodic resync."""
     return _labs.get("gateways", "east-mesh west-mesh north-mesh", 156, gateways=True,
                      resync_seconds=2)
+
+
+@pytest.fixture(scope="session")
+def release_lab(_labs):
+    """``release_lab(name)``: bring the private lab ``name`` down once its tests are done."""
+    return _labs.release
 
 
 @pytest.fixture(scope="session")
