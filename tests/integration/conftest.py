@@ -18,7 +18,7 @@ def lab3(lab):
 
 @pytest.fixture(scope="module")
 def mesh(lab3):
-    """Mesh name -> readback.Mesh (admin access)."""
+    """Mesh name -> mesh_admin.MeshAdmin (admin access)."""
     return meshes(lab3)
 
 
