@@ -4,7 +4,8 @@
 40, started on first use and brought down at the end of the session. Tests must leave it as they
 found it. ``lab_factory(name, meshes, ip_block, gateways=True)``: a private lab in
 ``<repo>/.lab-test-<name>`` for tests that break things (faults, up/down); cached per name for the
-session. ``gateways``: started ``--with-gateways`` (SMCPs with the federation gateways).
+session (``release_lab(name)`` brings it down earlier). ``gateways``: started ``--with-gateways``
+(SMCPs with the federation gateways).
 
 Environment: ``LAB_TEST_DIR`` moves ``<repo>/.lab-test`` (two sessions at once need two),
 ``LAB_TEST_IP_BLOCK`` changes the shared lab's ip block, ``LAB_TEST_KEEP=1`` leaves the labs
@@ -30,7 +31,7 @@ TEST_DIR = Path(os.environ.get("LAB_TEST_DIR") or REPO / ".lab-test").resolve()
 # simulated mesh itself use `gateway_lab`, whose control planes have their gateways from the start.
 LAB_GATEWAYS = False
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
-# Lab tests import the lab package (e.g. lab.oauth.token_object_name).
+# Lab tests import the lab package (e.g. lab.oauth_server.token_object_name).
 if str(LAB_PYTHONPATH) not in sys.path:
     sys.path.insert(0, str(LAB_PYTHONPATH))
 
@@ -76,15 +77,33 @@ class Lab:
         cluster = self.state["clusters"][self.state["meshes"][mesh]["cluster"]]
         return cluster["admin_context"] if admin else cluster["automation_context"]
 
+    def api_client(self, mesh: str, admin: bool = True):
+        """The kubernetes ApiClient of ``mesh``'s cluster (admin or automation identity): the
+        tests' one way from the lab kubeconfig to a client, cached per context."""
+        context = self.context(mesh, admin)
+        if context not in self._clients:
+            from kubernetes import config
+
+            self._clients[context] = config.new_client_from_config(
+                config_file=self.kubeconfig, context=context)
+        return self._clients[context]
+
     def client(self, mesh: str, admin: bool = True):
         """A kubernetes DynamicClient for ``mesh``'s cluster (admin or automation identity)."""
-        key = (mesh, admin)
-        if key not in self._clients:
-            from kubernetes import config, dynamic
+        from kubernetes import dynamic
 
-            api = config.new_client_from_config(config_file=self.kubeconfig,
-                                                context=self.context(mesh, admin))
-            self._clients[key] = dynamic.DynamicClient(api)
+        key = ("dynamic", mesh, admin)
+        if key not in self._clients:
+            self._clients[key] = dynamic.DynamicClient(self.api_client(mesh, admin))
+        return self._clients[key]
+
+    def admin(self, mesh: str):
+        """``mesh_admin.MeshAdmin`` of ``mesh`` (reads, hand-made objects, waits), cached."""
+        from mesh_admin import MeshAdmin
+
+        key = ("admin", mesh)
+        if key not in self._clients:
+            self._clients[key] = MeshAdmin(self, mesh)
         return self._clients[key]
 
     def credentials(self, cluster: str) -> dict[str, str]:
@@ -113,7 +132,7 @@ class Lab:
 
 def _require_binaries() -> None:
     from lab import LabError
-    from lab.cluster import check_binaries
+    from lab.control_plane import check_binaries
 
     try:
         check_binaries()
@@ -154,6 +173,14 @@ class _Labs:
                              "gateways")
         return lab
 
+    def release(self, name: str) -> None:
+        """Bring private lab ``name`` down now, its tests done (no idle lab slowing the rest of
+        the session), unless LAB_TEST_KEEP=1."""
+        lab = self.started.get(name)
+        if lab is not None and os.environ.get("LAB_TEST_KEEP") != "1":
+            del self.started[name]
+            lab.run("down", check=False)
+
     def down_all(self) -> None:
         if os.environ.get("LAB_TEST_KEEP") == "1":
             return
@@ -181,6 +208,12 @@ def gateway_lab(_labs) -> Lab:
     Its meshes resync every 2 s (OSSM: 60 s), so tests can watch the periodic resync."""
     return _labs.get("gateways", "east-mesh west-mesh north-mesh", 156, gateways=True,
                      resync_seconds=2)
+
+
+@pytest.fixture(scope="session")
+def release_lab(_labs):
+    """``release_lab(name)``: bring the private lab ``name`` down once its tests are done."""
+    return _labs.release
 
 
 @pytest.fixture(scope="session")

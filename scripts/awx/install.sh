@@ -2,7 +2,7 @@
 # Install what a local AWX 24.6.1 needs, once per machine (cached; a done install takes seconds):
 #   - Debian packages: podman, runc, debootstrap, PostgreSQL, Redis and the build dependencies;
 #   - receptor v1.4.4, built from the Go module proxy (no later version is served);
-#   - AWX 24.6.1 and django-ansible-base 2024.7.1 from ../shared/vendor, in their own venv, with
+#   - AWX 24.6.1 and django-ansible-base 2024.7.1 from $AWX_VENDOR (vendor.sh), in their own venv, with
 #     the substitutes for AWX's git-only requirements (docs/awx.md, "A real AWX");
 #   - a Debian base image (debootstrap + podman import) and the execution environment image
 #     (python3, ansible-core, ansible-runner, kubernetes, kubernetes.core, this collection).
@@ -17,6 +17,11 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_PROGRESS_BAR=off DEBIA
 log() { echo "awx-install: $*"; }
 fail() { echo "awx-install: $*" >&2; exit 1; }
 mkdir -p "$AWX_CACHE/bin" "$AWX_CACHE/stamps"
+
+# 0. The AWX sources first: without them nothing else is worth installing.
+# shellcheck source=scripts/awx/vendor.sh
+. "$here/vendor.sh"
+vendor="$(awx_vendor_dir)" || exit 1  # it says what is missing and how to provide it
 
 # 1. Debian packages (apt only when one is missing).
 packages=(podman runc debootstrap slirp4netns fuse-overlayfs uidmap postgresql redis-server
@@ -78,11 +83,9 @@ fi
 
 # 3. AWX in its own venv. Its git-only requirements are replaced: ansible-runner 2.4.0,
 #    python3-saml 1.16.0, certifi for system-certifi, the vendored django-ansible-base.
-vendor="$AWX_VENDOR"
 venv_rev=2  # bump when the venv's composition below changes
-want="$(cat "$vendor/SHA256SUMS" | sha256sum | cut -d' ' -f1)-$venv_rev"
+want="$(sha256sum < "$vendor/SHA256SUMS" | cut -d' ' -f1)-$venv_rev"
 if [ "$(cat "$AWX_VENV/.installed" 2>/dev/null)" != "$want" ]; then
-  (cd "$vendor" && sha256sum -c --quiet SHA256SUMS) || fail "vendored sources do not match SHA256SUMS"
   log "installing AWX $AWX_VERSION into $AWX_VENV (pip; 5-15 min cold)"
   rm -rf "$AWX_VENV" "$AWX_CACHE/src"
   mkdir -p "$AWX_CACHE/src"

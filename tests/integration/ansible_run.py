@@ -88,8 +88,9 @@ def mesh_hosts(inventory: dict) -> dict:
 
 def run_playbook(playbook: str, inventory: Path | str, *, extra_vars: dict | None = None,
                  check: bool = False, diff: bool = False, limit: str | None = None,
-                 verbosity: int = 0, timeout: float = 600) -> Run:
-    """``playbook``: a file under playbooks/ ("federate.yml") or a collection playbook FQCN."""
+                 forks: int | None = None, verbosity: int = 0, timeout: float = 600) -> Run:
+    """``playbook``: a file under playbooks/ ("federate.yml") or a collection playbook FQCN;
+    ``limit``: ``--limit``; ``forks``: ``--forks`` (default: ansible.cfg's)."""
     target = playbook if "." in playbook and "/" not in playbook and not playbook.endswith(".yml") \
         else str(REPO / "playbooks" / playbook)
     cmd = [str(ANSIBLE_PLAYBOOK), "-i", str(inventory), target]
@@ -101,6 +102,8 @@ def run_playbook(playbook: str, inventory: Path | str, *, extra_vars: dict | Non
         cmd.append("--diff")
     if limit:
         cmd += ["--limit", limit]
+    if forks:
+        cmd += ["--forks", str(forks)]
     if verbosity:
         cmd.append("-" + "v" * verbosity)
     with tempfile.NamedTemporaryFile("r", suffix=".jsonl", delete=False) as rec:

@@ -4,7 +4,7 @@ after each test module, and admin read-back of its meshes."""
 from __future__ import annotations
 
 import pytest
-from common import lab_dir, unfederate
+from common import unfederate
 from readback import meshes
 
 
@@ -18,8 +18,8 @@ def lab3(lab):
 
 @pytest.fixture(scope="module")
 def mesh(lab3):
-    """Mesh name -> readback.Mesh (admin access)."""
-    return meshes(lab_dir(lab3))
+    """Mesh name -> mesh_admin.MeshAdmin (admin access)."""
+    return meshes(lab3)
 
 
 @pytest.fixture(scope="module")

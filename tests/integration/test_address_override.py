@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import pytest
 from ansible_run import load_inventory, mesh_hosts, run_playbook, write_inventory
-from common import lab_dir, now, writes
+from common import now, writes
 from kubernetes import watch
 from readback import connected_both_ways, meshes
 
@@ -37,7 +37,7 @@ def lab2(lab_factory):
 
 @pytest.fixture(scope="module")
 def mesh(lab2):
-    return meshes(lab_dir(lab2))
+    return meshes(lab2)
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +106,7 @@ def test_with_the_override_every_direction_connects(lab2, mesh, address, tmp_pat
     alpha, beta = mesh[ALPHA], mesh[BETA]
     assert beta.peer(ALPHA)["spec"]["remote"]["addresses"] == [address]
     assert alpha.peer(BETA)["spec"]["remote"]["addresses"] == [
-        beta.ingress_address(f"ingress-{ALPHA}")]
+        beta.ingress_ip(f"ingress-{ALPHA}")]
     assert connected_both_ways(alpha.peer(BETA)), alpha.peer(BETA).get("status")
     assert connected_both_ways(beta.peer(ALPHA)), beta.peer(ALPHA).get("status")
 
@@ -114,7 +114,7 @@ def test_with_the_override_every_direction_connects(lab2, mesh, address, tmp_pat
 def test_managed_gateways_federate_through_the_override_without_waiting_for_an_address(
         lab_factory, tmp_path):
     lab = lab_factory("override-managed", f"{GAMMA} {DELTA}", MANAGED_IP_BLOCK)
-    mesh = meshes(lab_dir(lab))
+    mesh = meshes(lab)
     gamma, delta = mesh[GAMMA], mesh[DELTA]
     hidden = f"{gamma.info['lb_prefix']}.200"
     inventory = load_inventory(lab.inventory)

@@ -29,7 +29,8 @@ from ansible_run import (
     write_inventory,
 )
 from common import lab_dir, now, run_playbook, unfederate, writes
-from readback import ESS, ISS, MANAGED, connected_both_ways, meshes
+from mesh_admin import ESS, ISS, MANAGED
+from readback import connected_both_ways, meshes
 
 AMBER, TEAL = "amber-mesh", "teal-mesh"
 OBJECTS = ("ConfigMap", "ServiceMeshPeer", "ExportedServiceSet", "ImportedServiceSet")
@@ -43,7 +44,7 @@ INSPECT_TASK = "Read the mesh facts (read-only)"
 @pytest.fixture(scope="module")
 def lab(lab_factory):
     lab = lab_factory("apifaults", f"{AMBER} {TEAL}", 84)
-    if any(managed(m)[kind] for m in meshes(lab_dir(lab)).values() for kind in OBJECTS):
+    if any(managed(m)[kind] for m in meshes(lab).values() for kind in OBJECTS):
         unfederate(lab)  # left by an earlier session that kept the lab
     return lab
 

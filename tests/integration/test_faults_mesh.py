@@ -23,7 +23,8 @@ import pytest
 from ansible_run import ANSIBLE_PLAYBOOK, CALLBACKS, REPO
 from common import AUTOMATION_USER, lab_dir, now, run_playbook, writes
 from kubernetes.client.exceptions import ApiException
-from readback import ESS, ISS, MANAGED, SMP, connected_both_ways
+from mesh_admin import ESS, ISS, MANAGED, SMP
+from readback import connected_both_ways
 
 MESHES = ["blue-mesh", "green-mesh", "red-mesh"]
 DIRECTIONS = [(a, b) for a in MESHES for b in MESHES if a != b]
@@ -67,7 +68,7 @@ def assert_exactly_planned_and_connected(mesh) -> None:
         for peer in planned(name)["ServiceMeshPeer"]:
             assert connected_both_ways(m.peer(peer)), f"{name} -> {peer}"
             assert m.configmap(f"{peer}-ca-root-cert").data == {
-                "root-cert.pem": mesh[peer].root_cert}
+                "root-cert.pem": mesh[peer].root_pem()}
 
 
 def federated(lab, mesh) -> None:

@@ -11,7 +11,8 @@ import pytest
 from ansible_run import load_inventory, mesh_hosts, write_inventory
 from common import now, run_playbook, unfederate, writes
 from kubernetes.client.exceptions import ApiException
-from readback import MANAGED, connected_both_ways
+from mesh_admin import MANAGED
+from readback import connected_both_ways
 
 MESHES = ["blue-mesh", "green-mesh", "red-mesh"]
 DIRECTIONS = [(a, b) for a in MESHES for b in MESHES if a != b]
@@ -72,14 +73,14 @@ def test_federate_connects_every_direction(lab3, mesh, clusters, before):
         for other in others:
             peer = mesh[other]
             # CA byte-identical to the peer's own root.
-            assert cms[f"{other}-ca-root-cert"].data == {"root-cert.pem": peer.root_cert}
+            assert cms[f"{other}-ca-root-cert"].data == {"root-cert.pem": peer.root_pem()}
             spec = smps[other]["spec"]
             assert spec["security"]["trustDomain"] == peer.trust_domain
             assert spec["security"]["clientID"] == (
                 f"{peer.trust_domain}/ns/{peer.namespace}/sa/egress-{name}-service-account")
             assert spec["security"]["certificateChain"] == {
                 "kind": "ConfigMap", "name": f"{other}-ca-root-cert"}
-            assert spec["remote"]["addresses"] == [peer.ingress_address(f"ingress-{name}")]
+            assert spec["remote"]["addresses"] == [peer.ingress_ip(f"ingress-{name}")]
             assert spec["gateways"] == {"ingress": {"name": f"ingress-{other}"},
                                         "egress": {"name": f"egress-{other}"}}
             assert connected_both_ways(m.peer(other)), f"{name} -> {other}"
@@ -193,21 +194,21 @@ def test_unmanaged_differing_object_is_refused_then_taken_over(lab3, mesh):
     red = mesh["red-mesh"]
     red.core.create_namespaced_config_map(red.namespace, {
         "metadata": {"name": "green-mesh-ca-root-cert"},
-        "data": {"root-cert.pem": mesh["blue-mesh"].root_cert}})
+        "data": {"root-cert.pem": mesh["blue-mesh"].root_pem()}})
     try:
         refused = run_playbook("federate.yml", lab3.inventory,
                                extra_vars={"federation_wait_timeout": 10})
         assert refused.rc != 0
         assert "green-mesh-ca-root-cert" in refused.failure_text(), refused.explain()
         untouched = red.configmap("green-mesh-ca-root-cert")
-        assert untouched.data == {"root-cert.pem": mesh["blue-mesh"].root_cert}
+        assert untouched.data == {"root-cert.pem": mesh["blue-mesh"].root_pem()}
         assert not (untouched.metadata.labels or {})
 
         adopted = run_playbook("federate.yml", lab3.inventory,
                                extra_vars={"federation_take_over": True})
         assert adopted.rc == 0, adopted.explain()
         cm = red.configmap("green-mesh-ca-root-cert")
-        assert cm.data == {"root-cert.pem": mesh["green-mesh"].root_cert}
+        assert cm.data == {"root-cert.pem": mesh["green-mesh"].root_pem()}
         assert cm.metadata.labels["app.kubernetes.io/managed-by"] == "servicemesh.federation"
     finally:
         unfederate(lab3)

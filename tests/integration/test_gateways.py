@@ -7,7 +7,7 @@ before any write and left untouched, and unfederate.yml removes exactly the entr
 from __future__ import annotations
 
 from common import now, run_playbook, writes
-from readback import SMCP
+from mesh_admin import SMCP
 
 MESHES = ["blue-mesh", "green-mesh", "red-mesh"]
 FIELD_MANAGER = "servicemesh.federation"
@@ -68,7 +68,7 @@ def test_federate_adds_exactly_the_documented_entries(lab3, mesh, clusters):
                     if e.get("operation") == "Apply"}
         assert managers == {FIELD_MANAGER}, name
         for p in peers:  # the operator rendered them and the ingress got its address
-            assert m.ingress_address(f"ingress-{p}")
+            assert m.ingress_ip(f"ingress-{p}")
     # One server-side apply per mesh among the first run's writes.
     patches = [e for c in clusters for e in lab3.audit_writes(c, since=since)
                if e["objectRef"]["resource"] == "servicemeshcontrolplanes"]

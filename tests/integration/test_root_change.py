@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import pytest
 from ansible_run import run_playbook
-from common import lab_dir, now, writes
+from common import now, writes
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from readback import Mesh
+from mesh_admin import MeshAdmin
 
 MESHES = ("teal-mesh", "plum-mesh")
 ROTATED, HOLDER = "plum-mesh", "teal-mesh"
@@ -30,7 +30,7 @@ def roots_lab(lab_factory):
 
 @pytest.fixture(scope="module")
 def mesh(roots_lab):
-    return {name: Mesh(lab_dir(roots_lab), name) for name in MESHES}
+    return {name: roots_lab.admin(name) for name in MESHES}
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def federated(roots_lab, mesh):
     return run
 
 
-def current_root(m: Mesh) -> str:
+def current_root(m: MeshAdmin) -> str:
     return m.configmap("istio-ca-root-cert").data["root-cert.pem"]
 
 

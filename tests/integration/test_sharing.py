@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from ansible_run import load_inventory, mesh_hosts, write_inventory
 from common import now, run_playbook, writes
-from readback import ESS, ISS, MANAGED
+from mesh_admin import ESS, ISS, MANAGED
 
 RED, GREEN, BLUE = "red-mesh", "green-mesh", "blue-mesh"
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from lab import LabError
-from lab import cluster as kc
+from lab import LabError, bootstrap, control_plane
 from lab.lifecycle import marker, start_mesh, wait_meshes
 from lab.state import LabPaths, alive, load_state, save_state, stop
 
@@ -37,12 +36,12 @@ def _pick(state: dict, section: str, name: str) -> dict:
 def _istiod_not_ready(paths: LabPaths, state: dict, mesh: dict) -> None:
     """What the Deployment controller would show once istiod's pod is gone (the process that
     keeps the status true while it runs is stopped); istiod-up's new process writes it ready."""
+    from lab.kubeapi import ApiError, KubeApi
     from lab.mesh import operator
-    from lab.mesh.kubeapi import ApiError, KubeApi
 
     context = state["clusters"][mesh["cluster"]]["admin_context"]
     try:
-        operator.write_deployment_status(KubeApi(str(paths.kubeconfig), context),
+        operator.write_deployment_status(KubeApi.from_kubeconfig(str(paths.kubeconfig), context),
                                          mesh["namespace"], operator.ISTIOD, False)
     except ApiError as e:
         raise LabError(f"istiod stopped, but its Deployment status was not written: {e}") from e
@@ -62,10 +61,10 @@ def inject(paths: LabPaths, kind: str, target: str, arg: str | None = None) -> s
             stop(c["pid"], mark)
             return f"kube-apiserver of cluster {target} stopped (port {c['port']})"
         if not alive(c["pid"], mark):
-            kc.start_apiserver(paths, state, target)  # same port, same arguments
+            control_plane.start_apiserver(paths, state, target)  # same port, same arguments
             save_state(paths, state)
-            kc.wait_apiservers(paths, state, [target], timeout=180)
-            kc.wait_crds_served(paths, state, target, timeout=60)
+            control_plane.wait_apiservers(paths, state, [target], timeout=180)
+            bootstrap.wait_crds_served(paths, state, target, timeout=60)
         return f"kube-apiserver of cluster {target} running on port {c['port']}"
     mesh = _pick(state, "meshes", target)
     if kind == "istiod-down":

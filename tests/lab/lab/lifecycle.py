@@ -11,9 +11,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from lab import LAB_ROOT, REPO, LabError
-from lab import cluster as kc
-from lab.pki import ensure_pki
+from lab import LAB_ROOT, REPO, LabError, access, bootstrap, control_plane
+from lab.ca import ensure_pki
 from lab.state import (
     LabPaths,
     alive,
@@ -96,8 +95,8 @@ def up(paths: LabPaths, meshes_spec: str, ip_block: int, gateways: bool = False,
     with other values, its mesh processes are restarted with them.
     """
     started = time.monotonic()
-    kc.check_binaries()
-    meshes = kc.parse_meshes(meshes_spec)
+    control_plane.check_binaries()
+    meshes = access.parse_meshes(meshes_spec)
     state = load_state(paths)
     if state is not None and not _same_lab(state, meshes, ip_block):
         running = " ".join(f"{m}:{s['cluster']}" for m, s in state["meshes"].items())
@@ -129,26 +128,26 @@ def up(paths: LabPaths, meshes_spec: str, ip_block: int, gateways: bool = False,
                 stop(m["pid"], mark)
 
     if not alive(state["etcd"]["pid"], mark):
-        kc.start_etcd(paths, state)
+        control_plane.start_etcd(paths, state)
         save_state(paths, state)
     if not alive(state["oauth"]["pid"], mark):
         state["oauth"]["pid"] = spawn(
-            [sys.executable, "-m", "lab.oauth", "--config", str(paths.oauth_config)],
+            [sys.executable, "-m", "lab.oauth_server", "--config", str(paths.oauth_config)],
             paths.log("oauth"), env={"PYTHONPATH": str(LAB_ROOT)}, cwd=REPO)
         save_state(paths, state)
-    kc.wait_etcd(paths, state)
+    control_plane.wait_etcd(paths, state)
 
     restarted = [n for n, c in state["clusters"].items() if not alive(c["pid"], mark)]
     for name in restarted:
-        kc.start_apiserver(paths, state, name)
+        control_plane.start_apiserver(paths, state, name)
     save_state(paths, state)
     timeout = APISERVER_TIMEOUT_BASE + APISERVER_TIMEOUT_PER_CLUSTER * len(restarted)
-    kc.wait_apiservers(paths, state, list(state["clusters"]), timeout)
+    control_plane.wait_apiservers(paths, state, list(state["clusters"]), timeout)
     _wait_oauth(paths, state)
     phases = {"apiservers": time.monotonic() - started}
     for name, c in state["clusters"].items():  # needs no CRDs: start it now
         if not alive(c["kcm_pid"], mark):
-            kc.start_kcm(paths, state, name)
+            control_plane.start_kcm(paths, state, name)
     save_state(paths, state)
 
     # Per cluster, in parallel: CRDs, OAuth API and RBAC (on a fresh or restarted apiserver),
@@ -159,7 +158,7 @@ def up(paths: LabPaths, meshes_spec: str, ip_block: int, gateways: bool = False,
     def converge(name: str) -> None:
         try:
             if name in restarted:
-                kc.bootstrap(paths, state, name, tokens, timeout=BOOTSTRAP_TIMEOUT)
+                bootstrap.bootstrap(paths, state, name, tokens, timeout=BOOTSTRAP_TIMEOUT)
             for mesh in state["clusters"][name]["meshes"]:
                 if mesh in dead:
                     start_mesh(paths, state, mesh)
@@ -181,7 +180,7 @@ def up(paths: LabPaths, meshes_spec: str, ip_block: int, gateways: bool = False,
     # slow on a loaded machine): start it again now that every apiserver answers.
     late = [n for n, c in state["clusters"].items() if not alive(c["kcm_pid"], mark)]
     for name in late:
-        kc.start_kcm(paths, state, name)
+        control_plane.start_kcm(paths, state, name)
     if late:
         save_state(paths, state)
     print(f"lab up in {paths.dir} ({time.monotonic() - started:.1f}s: "
@@ -217,10 +216,10 @@ def _prepare(paths: LabPaths, meshes: dict[str, str], ip_block: int, gateways: b
         paths.mesh(mesh).mkdir(parents=True, exist_ok=True)
     save_state(paths, state)
     ensure_pki(paths.pki)
-    tokens, passwords = kc.new_identities(list(state["clusters"]))
+    tokens, passwords = access.new_identities(list(state["clusters"]))
     write_private(paths.dir / "secrets.json", json.dumps(tokens, indent=2))
     write_private(paths.credentials, json.dumps(passwords, indent=2))
-    kc.write_cluster_files(paths, state, tokens)
+    access.write_cluster_files(paths, state, tokens)
     write_private(paths.oauth_config, json.dumps({
         "ca": str(paths.pki / "ca.crt"),
         "cert": str(paths.pki / "serving.crt"),
@@ -230,8 +229,8 @@ def _prepare(paths: LabPaths, meshes: dict[str, str], ip_block: int, gateways: b
         "clusters": {n: {"port": c["oauth_port"], "issuer": c["oauth_issuer"]}
                      for n, c in state["clusters"].items()},
     }, indent=2))
-    kc.write_kubeconfig(paths, state, tokens)
-    kc.write_inventory(paths, state)
+    access.write_kubeconfig(paths, state, tokens)
+    access.write_inventory(paths, state)
     return state
 
 
@@ -307,7 +306,7 @@ def _tail(path: Path, lines: int) -> list[str]:
 # --- down and status ------------------------------------------------------------------------
 
 _LAB_PROGRAMS = ("etcd", "kube-apiserver", "kube-controller-manager")
-_LAB_MODULES = ("lab.oauth", "lab.mesh")
+_LAB_MODULES = ("lab.oauth_server", "lab.mesh")
 
 
 def lab_processes(paths: LabPaths) -> list[int]:

@@ -11,7 +11,7 @@ import urllib.parse
 import pytest
 import requests
 
-from lab.oauth import token_object_name
+from lab.oauth_server import token_object_name
 
 CLIENT = "openshift-challenging-client"
 

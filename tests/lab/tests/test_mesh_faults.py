@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
-from mesh_helpers import MeshAdmin, connected, entries, federate, inactive_with
+from mesh_admin import MeshAdmin
+from mesh_helpers import connected, entries, federate, inactive_with
 
 UNAVAILABLE = "503 Service Unavailable"
 EAST, WEST = "east-mesh", "west-mesh"
@@ -23,7 +24,7 @@ EAST, WEST = "east-mesh", "west-mesh"
 def fed(lab_factory):
     # Resync every 2 s: a test watches the periodic resync resume after an apiserver outage.
     lab = lab_factory("mesh-faults", f"{EAST} {WEST}", 160, gateways=True, resync_seconds=2)
-    east, west = MeshAdmin(lab, EAST), MeshAdmin(lab, WEST)
+    east, west = lab.admin(EAST), lab.admin(WEST)
     federate(east, west)
     federate(west, east)
     return lab, east, west
@@ -178,7 +179,7 @@ def test_smcp_edit_adds_and_removes_an_ingress_gateway(fed):
             return lb and lb[0].ip
 
         ip = _wait("an LB address for ingress-extra", address)
-        assert ip.startswith(west.state["lb_prefix"] + ".")
+        assert ip.startswith(west.info["lb_prefix"] + ".")
         _wait("ingress-extra listening", lambda: not _refused(ip, 8188))
         smcp = west.custom.get_namespaced_custom_object(*smcp_api)
         assert smcp["status"]["observedGeneration"] == smcp["metadata"]["generation"]

@@ -11,8 +11,8 @@ import socket
 import ssl
 
 import pytest
+from mesh_admin import MeshAdmin
 from mesh_helpers import (
-    MeshAdmin,
     connected,
     entries,
     federate,
@@ -21,7 +21,7 @@ from mesh_helpers import (
     peer_spec,
 )
 
-from lab.mesh.pki import MeshCA, spiffe_id
+from lab.mesh.istiod_ca import MeshCA, spiffe_id
 
 UNAVAILABLE = "503 Service Unavailable"
 
@@ -34,7 +34,7 @@ def lab(gateway_lab):
 
 @pytest.fixture
 def pair(lab):
-    red, green = (MeshAdmin(lab, m) for m in lab.meshes[:2])
+    red, green = (lab.admin(m) for m in lab.meshes[:2])
     for mesh in (red, green):  # the shared lab must be unfederated when we start
         left = mesh.custom.list_namespaced_custom_object(
             "federation.maistra.io", "v1", mesh.namespace, "servicemeshpeers"
@@ -73,10 +73,10 @@ def test_pair_connects_in_both_directions(pair):
     assert watch["lastDisconnectStatus"] == "400 Bad Request"
     assert "lastDisconnect" not in watch
     # remotes: green's istiod watching red, seen from green's "pod IP".
-    assert [x["source"] for x in entry["remotes"]] == [green.state["pod_ip"]]
+    assert [x["source"] for x in entry["remotes"]] == [green.info["pod_ip"]]
     (g_entry,) = entries(g, "active")
     assert g_entry["pod"].startswith(f"istiod-{green.name}-")
-    assert [x["source"] for x in g_entry["remotes"]] == [red.state["pod_ip"]]
+    assert [x["source"] for x in g_entry["remotes"]] == [red.info["pod_ip"]]
     assert all(x["connected"] and x["lastConnected"] for x in g_entry["remotes"])
     assert "lastDisconnectStatus" not in g_entry["remotes"][0]
 
@@ -130,7 +130,7 @@ def test_wrong_client_id_on_the_receiving_side_is_403(pair):
 @pytest.mark.parametrize("where", ["red", "green"])
 def test_wrong_peer_root_breaks_trust_both_ways(pair, lab, where):
     red, green = pair
-    blue = MeshAdmin(lab, lab.meshes[2])
+    blue = lab.admin(lab.meshes[2])
     federate(red, green)
     federate(green, red)
     # One side holds a foreign root for its peer: it rejects the peer's server certificate
@@ -177,7 +177,7 @@ def test_no_matching_peer_on_the_remote_side_is_400(pair, lab):
 def test_unreachable_peer_is_503(pair):
     red, green = pair
     # An address in red's pod-IP range: nothing listens there.
-    federate(red, green, remote__addresses=[red.state["pod_ip"].rsplit(".", 1)[0] + ".250"])
+    federate(red, green, remote__addresses=[red.info["pod_ip"].rsplit(".", 1)[0] + ".250"])
     red.wait_peer(green.name, inactive_with(UNAVAILABLE), "inactive with 503")
     assert f"watch failed: {UNAVAILABLE}" in red.warning_events(green.name)
 

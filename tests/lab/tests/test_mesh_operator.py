@@ -12,9 +12,8 @@ import ssl
 
 import pytest
 from cryptography import x509
-from mesh_helpers import MeshAdmin
 
-from lab.mesh.pki import peer_spiffe_id
+from lab.mesh.istiod_ca import peer_spiffe_id
 
 
 @pytest.fixture
@@ -24,20 +23,20 @@ def lab(gateway_lab):
 
 def test_root_ca_is_published_without_its_key(lab):
     for name in lab.meshes:
-        mesh = MeshAdmin(lab, name)
+        mesh = lab.admin(name)
         root = x509.load_pem_x509_certificate(mesh.root_pem().encode())
         assert root.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
         secret = mesh.core.read_namespaced_secret("istio-ca-secret", mesh.namespace)
         assert base64.b64decode(secret.data["ca-cert.pem"]).decode() == mesh.root_pem()
         for cm in mesh.core.list_namespaced_config_map(mesh.namespace).items:
             assert "PRIVATE KEY" not in str(cm.data), f"{name}: key material in {cm.metadata.name}"
-    roots = {MeshAdmin(lab, m).root_pem() for m in lab.meshes}
+    roots = {lab.admin(m).root_pem() for m in lab.meshes}
     assert len(roots) == len(lab.meshes), "every mesh has a root CA of its own"
 
 
 def test_smcp_has_a_gateway_pair_per_peer_and_is_ready(lab):
     for name in lab.meshes:
-        mesh = MeshAdmin(lab, name)
+        mesh = lab.admin(name)
         smcp = mesh.custom.get_namespaced_custom_object(
             "maistra.io", "v2", mesh.namespace, "servicemeshcontrolplanes", "basic"
         )
@@ -70,7 +69,7 @@ def test_istiod_deployment_names_the_root_configmap(lab):
     from kubernetes import client
 
     for name in lab.meshes:
-        mesh = MeshAdmin(lab, name)
+        mesh = lab.admin(name)
         apps = client.AppsV1Api(mesh.core.api_client)
         deployment = apps.read_namespaced_deployment("istiod-basic", mesh.namespace)
         env = {e.name: e.value for e in deployment.spec.template.spec.containers[0].env}
@@ -80,7 +79,7 @@ def test_istiod_deployment_names_the_root_configmap(lab):
 def test_gateway_services_and_load_balancer_addresses(lab):
     addresses = []
     for name in lab.meshes:
-        mesh = MeshAdmin(lab, name)
+        mesh = lab.admin(name)
         for peer in (m for m in lab.meshes if m != name):
             svc = mesh.core.read_namespaced_service(f"ingress-{peer}", mesh.namespace)
             assert svc.spec.type == "LoadBalancer"
@@ -89,7 +88,7 @@ def test_gateway_services_and_load_balancer_addresses(lab):
                 ("https-discovery", 8188),
             }
             ip = svc.status.load_balancer.ingress[0].ip
-            assert ip.startswith(mesh.state["lb_prefix"] + ".")
+            assert ip.startswith(mesh.info["lb_prefix"] + ".")
             assert ipaddress.ip_address(ip) in ipaddress.ip_network("127.0.0.0/8")
             addresses.append(ip)
             svc = mesh.core.read_namespaced_service(f"egress-{peer}", mesh.namespace)
@@ -103,7 +102,7 @@ def test_gateway_services_and_load_balancer_addresses(lab):
 
 def test_ingress_presents_its_spiffe_identity_signed_by_the_mesh_root(lab):
     name, peer = lab.meshes[:2]
-    mesh = MeshAdmin(lab, name)
+    mesh = lab.admin(name)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.load_verify_locations(cadata=mesh.root_pem())  # verification fails on any other root

@@ -14,7 +14,8 @@ from collections.abc import Callable
 import kubernetes
 import pytest
 from kubernetes.client.exceptions import ApiException
-from mesh_helpers import TEST_LABEL, MeshAdmin, connected, entries, federate
+from mesh_admin import TEST_LABEL, MeshAdmin
+from mesh_helpers import connected, entries, federate
 
 A, B = "alpha-mesh", "beta-mesh"
 A_APPS, B_APPS = f"{A}-apps", f"{B}-apps"
@@ -41,7 +42,7 @@ REVIEWS_FQDN = f"reviews.{A_APPS}.svc.{B}-exports.local"
 @pytest.fixture(scope="module")
 def fed(lab_factory):
     lab = lab_factory("mesh-services", f"{A} {B}", 164, gateways=True)
-    a, b = MeshAdmin(lab, A), MeshAdmin(lab, B)
+    a, b = lab.admin(A), lab.admin(B)
     federate(a, b)
     federate(b, a)
     a.wait_peer(B, connected, "connected both ways")

@@ -9,9 +9,9 @@ from types import SimpleNamespace
 import pytest
 
 from lab.mesh import discovery
-from lab.mesh import status as status_mod
+from lab.mesh import peer_status_writer as status_mod
 from lab.mesh.discovery import Backoff, RootCertError, peer_config, root_cert_for_mesh
-from lab.mesh.status import PeerStatus
+from lab.mesh.peer_status_writer import PeerStatus
 
 ROOT = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 

@@ -53,9 +53,7 @@ def gateways(ingress: dict | None = None, egress: dict | None = None) -> dict:
 
 @pytest.fixture(scope="module")
 def api(lab):
-    client = kubernetes.config.new_client_from_config(config_file=lab.kubeconfig,
-                                                      context=lab.context(MESH))
-    return client
+    return lab.api_client(MESH)
 
 
 @pytest.fixture(scope="module")
@@ -211,7 +209,7 @@ def test_printer_columns_and_versions_are_upstreams(lab, api):
 # --- server-side apply: the collection owns single gateway entries -----------------------------
 
 def test_server_side_apply_owns_gateway_entries_one_by_one(lab, api, custom, scratch):
-    resource = kubernetes.dynamic.DynamicClient(api).resources.get(
+    resource = lab.client(MESH).resources.get(
         api_version=f"{GROUP}/{VERSION}", kind="ServiceMeshControlPlane")
     strict = [("fieldValidation", "Strict")]
 
@@ -280,12 +278,9 @@ def test_one_service_mesh_per_namespace(lab, custom):
 # --- `lab up`: fresh control planes, or --with-gateways ----------------------------------------
 
 def _federation_gateways(lab, mesh: str) -> tuple[dict, list[str]]:
-    client = kubernetes.config.new_client_from_config(config_file=lab.kubeconfig,
-                                                      context=lab.context(mesh))
-    namespace = lab.state["meshes"][mesh]["namespace"]
-    spec = kubernetes.client.CustomObjectsApi(client).get_namespaced_custom_object(
-        GROUP, VERSION, namespace, PLURAL, "basic")["spec"]
-    services = kubernetes.client.CoreV1Api(client).list_namespaced_service(namespace).items
+    admin = lab.admin(mesh)
+    spec = admin.smcp()["spec"]
+    services = admin.core.list_namespaced_service(admin.namespace).items
     names = sorted(s.metadata.name for s in services
                    if s.metadata.name.startswith(("ingress-", "egress-")))
     return spec.get("gateways") or {}, names

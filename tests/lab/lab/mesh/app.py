@@ -19,7 +19,9 @@ import threading
 import time
 from pathlib import Path
 
-from lab.mesh import kubeapi, operator
+from lab import kubeapi
+from lab.kubeapi import CORE, FEDERATION, MAISTRA, ApiError, KubeApi
+from lab.mesh import operator
 from lab.mesh.control import ControlServer
 from lab.mesh.discovery import (
     NO_PEER,
@@ -31,10 +33,10 @@ from lab.mesh.discovery import (
     peer_config,
 )
 from lab.mesh.gateway import Listeners
-from lab.mesh.kubeapi import CORE, FEDERATION, MAISTRA, ApiError, Informer, KubeApi
-from lab.mesh.pki import MeshCA, WorkloadCert, client_context, server_context, spiffe_id
-from lab.mesh.sharing import ServiceSharing
-from lab.mesh.status import StatusWriter, now_rfc3339
+from lab.mesh.informer import Informer
+from lab.mesh.istiod_ca import MeshCA, WorkloadCert, client_context, server_context, spiffe_id
+from lab.mesh.peer_status_writer import StatusWriter, now_rfc3339
+from lab.mesh.service_sharing import ServiceSharing
 
 log = logging.getLogger("mesh")
 
@@ -55,7 +57,7 @@ class Mesh:
         # A restarted istiod is a new pod, as after a rollout; its entry replaces the old one.
         self.pod = f"istiod-{self.mesh}-{hashlib.sha256(nonce.encode()).hexdigest()[:10]}"
 
-        self.api = KubeApi(args.kubeconfig, args.context)
+        self.api = KubeApi.from_kubeconfig(args.kubeconfig, args.context)
         self.writer = StatusWriter(self.api, self.namespace, self.pod)
         self.listeners = Listeners(DiscoveryServer(self).handle)
         self.lock = threading.RLock()  # reconcile loop vs control channel

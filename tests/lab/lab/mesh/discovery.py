@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING
 
 from lab.mesh import gateway as gw
 from lab.mesh import services
-from lab.mesh.pki import peer_spiffe_id, trust_domain_of
-from lab.mesh.status import PeerStatus
+from lab.mesh.istiod_ca import peer_spiffe_id, trust_domain_of
+from lab.mesh.peer_status_writer import PeerStatus
 
 if TYPE_CHECKING:
     from lab.mesh.app import Mesh

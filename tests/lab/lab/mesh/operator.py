@@ -13,10 +13,10 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab.mesh import kubeapi
-from lab.mesh.kubeapi import APPS, CORE, MAISTRA, ApiError, KubeApi, path
-from lab.mesh.pki import MeshCA
-from lab.mesh.status import now_rfc3339
+from lab.kubeapi import APPS, CORE, MAISTRA, ApiError, KubeApi, path
+from lab.mesh.informer import Informer
+from lab.mesh.istiod_ca import MeshCA
+from lab.mesh.peer_status_writer import now_rfc3339
 
 log = logging.getLogger("operator")
 
@@ -395,7 +395,7 @@ def reconcile_gateways(
     api: KubeApi,
     namespace: str,
     gateways: dict[str, Gateway],
-    services: kubeapi.Informer,
+    services: Informer,
     accounts: set[str],
     pool: LoadBalancerPool,
     written: dict,

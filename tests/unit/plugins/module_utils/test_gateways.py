@@ -9,7 +9,7 @@ co-ownership, removal of fields only we owned), so these tests assert on the SMC
 import copy
 
 import pytest
-from fake_cluster import Clock, FakeCluster, ScriptedCluster, field_paths, fields_v1
+from fake_cluster import FakeCluster, ScriptedCluster, field_paths, fields_v1
 
 from ansible_collections.servicemesh.federation.plugins.module_utils.common import TaskError
 from ansible_collections.servicemesh.federation.plugins.module_utils.gateways import (
@@ -337,8 +337,7 @@ def service(name, rv, lb_ip=None, kind="LoadBalancer", node_ports=None):
     return svc
 
 
-def test_wait_watches_until_every_service_exists_and_the_ingress_has_an_address():
-    clock = Clock()
+def test_wait_watches_until_every_service_exists_and_the_ingress_has_an_address(clock):
     cluster = ScriptedCluster(
         [([], "10")],
         [([("ADDED", service("egress-green", 11)), ("ADDED", service("ingress-green", 12))], 5),
@@ -351,8 +350,7 @@ def test_wait_watches_until_every_service_exists_and_the_ingress_has_an_address(
     assert cluster.calls == [("list",), ("watch", "10", 60), ("watch", "12", 55)]
 
 
-def test_wait_timeout_names_what_is_missing_and_the_likely_cause():
-    clock = Clock()
+def test_wait_timeout_names_what_is_missing_and_the_likely_cause(clock):
     cluster = ScriptedCluster([([service("ingress-green", 11)], "12")], [([], 60)], clock)
     with pytest.raises(TaskError) as failure:
         wait_for_gateways(cluster, NS, desired_entries([link("green")]), 60, clock=clock)

@@ -3,7 +3,7 @@ from the ImportedServiceSet / ExportedServiceSet status, and diagnostics (Events
 gateway logs, or a note) only for peers that are not done."""
 
 import pytest
-from fake_cluster import Clock, FakeCluster, ScriptedCluster
+from fake_cluster import FakeCluster, ScriptedCluster
 from scripted_kinds import KindScriptedCluster
 
 from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import ClusterError
@@ -128,12 +128,11 @@ def rv(obj, version):
     return obj
 
 
-def test_stale_connected_status_of_a_changed_peer_is_not_the_answer():
+def test_stale_connected_status_of_a_changed_peer_is_not_the_answer(clock):
     before = smp("green", True)
     rewritten = [("MODIFIED", rv(smp("green", False, last="200 OK"), 2)),  # watch restarted
                  ("MODIFIED", rv(smp("green", True), 3))]
     rewritten[1][1]["status"]["discoveryStatus"]["active"][0]["watch"]["lastConnected"] = "later"
-    clock = Clock()
     cluster = WatchedCluster([([before], "1")], [(rewritten, 2)], clock)
     result = status(cluster, NS, ["green"], wait=True, timeout=60,
                     reconfigured={"green": before["status"]}, clock=clock)
@@ -141,10 +140,9 @@ def test_stale_connected_status_of_a_changed_peer_is_not_the_answer():
     assert cluster.calls == [("list",), ("watch", "1", REWRITE_GRACE)]  # not done at the list
 
 
-def test_changed_peer_that_fails_after_the_change_is_reported():
+def test_changed_peer_that_fails_after_the_change_is_reported(clock):
     before = smp("green", True)
     after = rv(smp("green", False, last="503 Service Unavailable"), 2)
-    clock = Clock()
     # Rewritten within the grace, but never connected: the rest of the timeout is waited too.
     cluster = WatchedCluster([([before], "1"), ([after], "2")],
                              [([("MODIFIED", after)], REWRITE_GRACE), ([], 30)], clock)
@@ -154,9 +152,8 @@ def test_changed_peer_that_fails_after_the_change_is_reported():
     assert result["peers"]["green"]["watch"]["last_disconnect_status"] == "503 Service Unavailable"
 
 
-def test_status_never_rewritten_is_taken_as_it_is_after_the_grace():
+def test_status_never_rewritten_is_taken_as_it_is_after_the_grace(clock):
     before = smp("green", True)
-    clock = Clock()
     cluster = WatchedCluster([([before], "1"), ([before], "5")], [([], REWRITE_GRACE)], clock)
     result = status(cluster, NS, ["green"], wait=True, timeout=300,
                     reconfigured={"green": before["status"]}, clock=clock)
@@ -289,8 +286,7 @@ def test_bad_services_option_is_refused_before_any_request(services, message):
     assert cluster.requests == []
 
 
-def test_wait_watches_each_set_kind_once_until_the_imports_are_in():
-    clock = Clock()
+def test_wait_watches_each_set_kind_once_until_the_imports_are_in(clock):
     cluster = KindScriptedCluster(
         {"ServiceMeshPeer": [([rv(smp("green", True), 1)], "1"),
                              ([rv(smp("green", True), 1)], "9")],
@@ -311,8 +307,7 @@ def test_wait_watches_each_set_kind_once_until_the_imports_are_in():
         ("list", "ServiceMeshPeer")]
 
 
-def test_wait_times_out_with_the_causes_of_what_is_still_missing():
-    clock = Clock()
+def test_wait_times_out_with_the_causes_of_what_is_still_missing(clock):
     cluster = KindScriptedCluster(
         {"ServiceMeshPeer": [([rv(smp("green", True), 1)], "1"),
                              ([rv(smp("green", True), 1)], "9")],

@@ -54,8 +54,7 @@ def actions(result):
     return [(o["kind"], o["name"], o["action"]) for o in result["objects"]]
 
 
-def test_first_run_creates_configmaps_before_peers():
-    cluster = FakeCluster()
+def test_first_run_creates_configmaps_before_peers(cluster):
     result = run(cluster)
     assert result["changed"] is True
     assert result["writes"] == 4
@@ -70,8 +69,7 @@ def test_first_run_creates_configmaps_before_peers():
     assert smp["spec"]["remote"]["addresses"] == ["10.0.0.1"]
 
 
-def test_rerun_sends_no_write_and_reads_only_one_list_per_kind():
-    cluster = FakeCluster()
+def test_rerun_sends_no_write_and_reads_only_one_list_per_kind(cluster):
     run(cluster)
     cluster.requests.clear()
     result = run(cluster)
@@ -84,9 +82,8 @@ def test_rerun_sends_no_write_and_reads_only_one_list_per_kind():
     assert result["diff"] == []
 
 
-def test_check_mode_predicts_the_real_run_without_writing():
+def test_check_mode_predicts_the_real_run_without_writing(cluster):
     predicted = run(FakeCluster(), check_mode=True)
-    cluster = FakeCluster()
     real = run(cluster)
     assert predicted["writes"] == 0
     assert predicted["changed"] is True
@@ -96,15 +93,13 @@ def test_check_mode_predicts_the_real_run_without_writing():
     assert predicted["diff"][0]["after"]["data"] == {"root-cert.pem": ROOTS["blue"]}
 
 
-def test_check_mode_writes_nothing():
-    cluster = FakeCluster()
+def test_check_mode_writes_nothing(cluster):
     run(cluster, check_mode=True)
     assert cluster.writes_sent() == []
     assert cluster.store == {}
 
 
-def test_changed_peer_is_patched_with_only_our_fields():
-    cluster = FakeCluster()
+def test_changed_peer_is_patched_with_only_our_fields(cluster):
     run(cluster)
     # someone else adds a label, an annotation and a data key; the peer's address moves
     cm = cluster.object("ConfigMap", NS, "green-ca-root-cert")
@@ -142,8 +137,7 @@ def with_status(cluster, name, status):
     cluster.object("ServiceMeshPeer", NS, name)["status"] = copy.deepcopy(status)
 
 
-def test_peers_whose_config_changes_are_returned_with_their_old_status():
-    cluster = FakeCluster()
+def test_peers_whose_config_changes_are_returned_with_their_old_status(cluster):
     assert run(cluster)["reconfigured"] == {}  # created: no status to mistake
     for name in ("green", "blue"):
         with_status(cluster, name, CONNECTED)
@@ -156,8 +150,7 @@ def test_peers_whose_config_changes_are_returned_with_their_old_status():
     assert run(cluster, peer_facts=facts)["reconfigured"] == {}  # nothing changes any more
 
 
-def test_taking_over_an_identical_peer_does_not_reconfigure_it():
-    cluster = FakeCluster()
+def test_taking_over_an_identical_peer_does_not_reconfigure_it(cluster):
     run(cluster)
     with_status(cluster, "green", CONNECTED)
     del cluster.object("ServiceMeshPeer", NS, "green")["metadata"]["labels"]
@@ -192,8 +185,7 @@ def test_take_over_adopts_the_unmanaged_object():
     assert run(cluster)["writes"] == 0
 
 
-def test_identical_unmanaged_object_is_left_alone():
-    cluster = FakeCluster()
+def test_identical_unmanaged_object_is_left_alone(cluster):
     run(cluster)
     smp = cluster.object("ServiceMeshPeer", NS, "green")
     del smp["metadata"]["labels"]
@@ -205,8 +197,7 @@ def test_identical_unmanaged_object_is_left_alone():
     assert "labels" not in cluster.object("ServiceMeshPeer", NS, "green")["metadata"]
 
 
-def test_object_changed_since_read_is_not_overwritten():
-    cluster = FakeCluster()
+def test_object_changed_since_read_is_not_overwritten(cluster):
     run(cluster)
     facts = peer_facts()
     facts["green"]["root_cert"] = ROOTS["blue"]
@@ -276,8 +267,7 @@ def test_a_status_that_keeps_changing_fails_after_a_bounded_number_of_rereads():
     assert cluster.object("ServiceMeshPeer", NS, "green")["spec"] == foreign_peer()["spec"]
 
 
-def test_a_conflicting_write_of_what_we_want_is_taken_as_done():
-    cluster = FakeCluster()
+def test_a_conflicting_write_of_what_we_want_is_taken_as_done(cluster):
     run(cluster)
     facts = peer_facts()
     facts["green"]["ingress"]["ingress-red"]["addresses"] = ["10.9.9.9"]
@@ -311,8 +301,7 @@ def test_link_for_another_namespace_is_refused():
         check_input(params(links=links))
 
 
-def test_absent_deletes_only_our_objects_peers_first_and_is_idempotent():
-    cluster = FakeCluster()
+def test_absent_deletes_only_our_objects_peers_first_and_is_idempotent(cluster):
     run(cluster)
     unrelated = {"apiVersion": "v1", "kind": "ConfigMap",
                  "metadata": {"name": "istio-ca-root-cert", "namespace": NS}, "data": {}}
@@ -330,8 +319,7 @@ def test_absent_deletes_only_our_objects_peers_first_and_is_idempotent():
     assert again["changed"] is False and again["writes"] == 0 and again["objects"] == []
 
 
-def test_absent_for_listed_peers_only():
-    cluster = FakeCluster()
+def test_absent_for_listed_peers_only(cluster):
     run(cluster)
     result = run(cluster, state="absent", peers=["green", "ghost"])
     assert actions(result) == [("ServiceMeshPeer", "green", "deleted"),
@@ -341,8 +329,7 @@ def test_absent_for_listed_peers_only():
     assert cluster.object("ConfigMap", NS, "blue-ca-root-cert") is not None
 
 
-def test_absent_in_check_mode_predicts_without_deleting():
-    cluster = FakeCluster()
+def test_absent_in_check_mode_predicts_without_deleting(cluster):
     run(cluster)
     result = run(cluster, check_mode=True, state="absent")
     assert result["changed"] is True and result["writes"] == 0

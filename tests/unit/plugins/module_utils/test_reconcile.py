@@ -54,8 +54,7 @@ def foreign_ess(rules):
             "metadata": {"name": "green", "namespace": NS}, "spec": {"exportRules": rules}}
 
 
-def test_first_run_creates_all_four_kinds_in_order():
-    cluster = FakeCluster()
+def test_first_run_creates_all_four_kinds_in_order(cluster):
     result = run(cluster)
     assert cluster.writes_sent() == [
         ("create", "ConfigMap", "blue-ca-root-cert"), ("create", "ConfigMap", "green-ca-root-cert"),
@@ -70,8 +69,7 @@ def test_first_run_creates_all_four_kinds_in_order():
     assert cluster.object("ImportedServiceSet", NS, "blue") is None
 
 
-def test_rerun_sends_no_write():
-    cluster = FakeCluster()
+def test_rerun_sends_no_write(cluster):
     run(cluster)
     cluster.requests.clear()
     result = run(cluster)
@@ -80,8 +78,7 @@ def test_rerun_sends_no_write():
     assert [r[0] for r in cluster.requests] == ["list"] * 4  # no get: everything is ours
 
 
-def test_check_mode_writes_nothing_and_predicts_the_real_run():
-    cluster = FakeCluster()
+def test_check_mode_writes_nothing_and_predicts_the_real_run(cluster):
     predicted = run(cluster, check_mode=True)
     assert cluster.writes_sent() == [] and cluster.store == {}
     real = run(cluster)
@@ -126,8 +123,7 @@ def test_identical_foreign_set_is_adopted_without_a_write_and_never_deleted():
     assert ess(cluster) is not None
 
 
-def test_a_rule_removed_from_the_plan_is_removed_from_the_set():
-    cluster = FakeCluster()
+def test_a_rule_removed_from_the_plan_is_removed_from_the_set(cluster):
     run(cluster)
     cluster.requests.clear()
     result = run(cluster, links=links(exports=[REVIEWS]))
@@ -139,8 +135,7 @@ def test_a_rule_removed_from_the_plan_is_removed_from_the_set():
     assert result["reconfigured"] == {}  # a set change does not reconfigure the peer
 
 
-def test_spec_keys_the_plan_does_not_give_are_removed_from_our_sets():
-    cluster = FakeCluster()
+def test_spec_keys_the_plan_does_not_give_are_removed_from_our_sets(cluster):
     run(cluster)
     iss = cluster.object("ImportedServiceSet", NS, "green")
     iss["spec"]["domainSuffix"] = "svc.elsewhere.local"  # would move every imported host
@@ -150,8 +145,7 @@ def test_spec_keys_the_plan_does_not_give_are_removed_from_our_sets():
     assert run(cluster)["writes"] == 0
 
 
-def test_a_set_whose_last_rule_is_removed_is_deleted():
-    cluster = FakeCluster()
+def test_a_set_whose_last_rule_is_removed_is_deleted(cluster):
     run(cluster)
     cluster.requests.clear()
     result = run(cluster, links=links(exports=[], imports=[]))
@@ -164,8 +158,7 @@ def test_a_set_whose_last_rule_is_removed_is_deleted():
     assert cluster.object("ServiceMeshPeer", NS, "green") is not None
 
 
-def test_the_sets_of_a_link_gone_from_the_plan_are_deleted_but_not_its_peer():
-    cluster = FakeCluster()
+def test_the_sets_of_a_link_gone_from_the_plan_are_deleted_but_not_its_peer(cluster):
     run(cluster)
     only_blue = [link for link in links() if link["peer"] == "blue"]
     result = run(cluster, links=only_blue)
@@ -175,8 +168,7 @@ def test_the_sets_of_a_link_gone_from_the_plan_are_deleted_but_not_its_peer():
     assert cluster.object("ServiceMeshPeer", NS, "green") is not None
 
 
-def test_the_sets_of_a_peer_outside_the_run_stay():
-    cluster = FakeCluster()
+def test_the_sets_of_a_peer_outside_the_run_stay(cluster):
     run(cluster)
     only_blue = [link for link in links() if link["peer"] == "blue"]
     # `--limit red,blue`: green is not a mesh of this run, so its sets are not this run's.
@@ -185,16 +177,14 @@ def test_the_sets_of_a_peer_outside_the_run_stay():
     assert ess(cluster) is not None
 
 
-def test_pruning_in_check_mode_writes_nothing():
-    cluster = FakeCluster()
+def test_pruning_in_check_mode_writes_nothing(cluster):
     run(cluster)
     result = run(cluster, check_mode=True, links=links(exports=[]))
     assert actions(result)[-1] == ("ExportedServiceSet", "green", "deleted")
     assert result["writes"] == 0 and ess(cluster) is not None
 
 
-def test_absent_removes_the_sets_first():
-    cluster = FakeCluster()
+def test_absent_removes_the_sets_first(cluster):
     run(cluster)
     result = run(cluster, state="absent")
     assert [w[1] for w in cluster.writes_sent()[-6:]] == [
@@ -203,8 +193,7 @@ def test_absent_removes_the_sets_first():
     assert result["changed"] is True and cluster.store == {}
 
 
-def test_absent_for_a_peer_removes_only_its_sets():
-    cluster = FakeCluster()
+def test_absent_for_a_peer_removes_only_its_sets(cluster):
     blue_too = links()
     blue_too[0]["export_rules"] = [RATINGS]  # blue
     run(cluster, links=blue_too)

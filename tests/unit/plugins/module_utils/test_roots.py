@@ -8,7 +8,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from fake_cluster import FakeCluster
 from test_peers import NS, actions, params, peer_facts
 
 from ansible_collections.servicemesh.federation.plugins.module_utils.certs import (
@@ -230,8 +229,7 @@ def configmap(name, root_pem, annotations=None):
             "data": {"root-cert.pem": root_pem}}
 
 
-def test_mesh_facts_reads_each_peers_copy_with_its_recorded_fingerprint():
-    cluster = FakeCluster()
+def test_mesh_facts_reads_each_peers_copy_with_its_recorded_fingerprint(cluster):
     cluster.put(configmap("green-ca-root-cert", pem(OTHER),
                           {ROOT_FINGERPRINT_ANNOTATION: "recorded-value"}))
     cluster.put(configmap("blue-ca-root-cert", "garbage"))
@@ -252,8 +250,7 @@ def run(cluster, **overrides):
     return apply_state(cluster, p, False, check_input(p))
 
 
-def test_each_copy_records_the_fingerprint_of_the_root_it_holds():
-    cluster = FakeCluster()
+def test_each_copy_records_the_fingerprint_of_the_root_it_holds(cluster):
     run(cluster)
     for peer, root in peer_facts().items():
         cm = cluster.object("ConfigMap", NS, f"{peer}-ca-root-cert")
@@ -261,8 +258,7 @@ def test_each_copy_records_the_fingerprint_of_the_root_it_holds():
             ROOT_FINGERPRINT_ANNOTATION: root_fingerprint(root["root_cert"])}
 
 
-def test_a_copy_made_before_the_annotation_is_recorded_without_reconfiguring_its_peer():
-    cluster = FakeCluster()
+def test_a_copy_made_before_the_annotation_is_recorded_without_reconfiguring_its_peer(cluster):
     run(cluster)
     del cluster.object("ConfigMap", NS, "green-ca-root-cert")["metadata"]["annotations"]
     cluster.requests.clear()
@@ -273,8 +269,7 @@ def test_a_copy_made_before_the_annotation_is_recorded_without_reconfiguring_its
     assert run(cluster)["writes"] == 0
 
 
-def test_an_accepted_new_root_updates_content_and_fingerprint_and_reconfigures_the_peer():
-    cluster = FakeCluster()
+def test_an_accepted_new_root_updates_content_and_fingerprint_and_reconfigures_the_peer(cluster):
     run(cluster)
     facts_now = peer_facts()
     facts_now["green"]["root_cert"] = pem(NEW)

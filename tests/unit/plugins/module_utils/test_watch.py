@@ -2,7 +2,7 @@
 resume after a stream ends, re-list on 410 Gone, stop at the deadline."""
 
 import pytest
-from fake_cluster import Clock, ScriptedCluster
+from fake_cluster import ScriptedCluster
 from scripted_kinds import KindScriptedCluster
 
 from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import (
@@ -26,16 +26,14 @@ def all_connected(objects):
     return bool(objects) and all(o["status"]["connected"] for o in objects.values())
 
 
-def test_condition_already_true_needs_no_watch():
-    clock = Clock()
+def test_condition_already_true_needs_no_watch(clock):
     cluster = ScriptedCluster([([smp("green", 5, True)], "10")], [], clock)
     objects, done = wait_for(cluster, SERVICE_MESH_PEER, NS, all_connected, 60, clock=clock)
     assert done is True
     assert cluster.calls == [("list",)]
 
 
-def test_events_update_the_objects_until_done():
-    clock = Clock()
+def test_events_update_the_objects_until_done(clock):
     cluster = ScriptedCluster(
         [([smp("green", 5), smp("old", 6)], "10")],
         [([("MODIFIED", smp("green", 11)),
@@ -50,8 +48,7 @@ def test_events_update_the_objects_until_done():
     assert cluster.calls == [("list",), ("watch", "10", 60)]
 
 
-def test_a_stream_that_ends_is_resumed_from_the_last_resource_version():
-    clock = Clock()
+def test_a_stream_that_ends_is_resumed_from_the_last_resource_version(clock):
     cluster = ScriptedCluster(
         [([smp("green", 5)], "10")],
         [([("MODIFIED", smp("green", 11))], 10), ([("MODIFIED", smp("green", 12, True))], 0)],
@@ -62,8 +59,7 @@ def test_a_stream_that_ends_is_resumed_from_the_last_resource_version():
     assert cluster.calls == [("list",), ("watch", "10", 100), ("watch", "11", 90)]
 
 
-def test_expired_resource_version_relists():
-    clock = Clock()
+def test_expired_resource_version_relists(clock):
     gone = ClusterError("'fake'", "too old resource version (410)", status=410)
     cluster = ScriptedCluster(
         [([smp("green", 5)], "10"), ([smp("green", 40, True)], "41")],
@@ -75,8 +71,7 @@ def test_expired_resource_version_relists():
     assert objects["green"]["metadata"]["resourceVersion"] == "40"
 
 
-def test_deadline_ends_the_wait_without_sleeping():
-    clock = Clock()
+def test_deadline_ends_the_wait_without_sleeping(clock):
     cluster = ScriptedCluster([([smp("green", 5)], "10")], [([], 30.5)], clock)
     objects, done = wait_for(cluster, SERVICE_MESH_PEER, NS, all_connected, 30.5, clock=clock)
     assert done is False
@@ -85,8 +80,7 @@ def test_deadline_ends_the_wait_without_sleeping():
     assert cluster.calls == [("list",), ("watch", "10", 31)]
 
 
-def test_other_watch_errors_propagate():
-    clock = Clock()
+def test_other_watch_errors_propagate(clock):
     denied = ClusterError("'fake'", "forbidden (403)", status=403)
     cluster = ScriptedCluster([([smp("green", 5)], "10")], [denied], clock)
     with pytest.raises(ClusterError, match="forbidden"):
@@ -102,8 +96,7 @@ def iss(name, rv, imported=False):
             "status": {"connected": imported}}
 
 
-def test_several_kinds_already_done_need_one_list_each():
-    clock = Clock()
+def test_several_kinds_already_done_need_one_list_each(clock):
     cluster = KindScriptedCluster({"ServiceMeshPeer": [([smp("green", 5, True)], "10")],
                                    "ImportedServiceSet": [([iss("green", 6, True)], "11")]},
                                   {}, clock)
@@ -114,8 +107,7 @@ def test_several_kinds_already_done_need_one_list_each():
     assert cluster.calls == [("list", "ServiceMeshPeer"), ("list", "ImportedServiceSet")]
 
 
-def test_a_kind_done_before_another_needed_a_watch_is_listed_again():
-    clock = Clock()
+def test_a_kind_done_before_another_needed_a_watch_is_listed_again(clock):
     cluster = KindScriptedCluster(
         {"ServiceMeshPeer": [([smp("green", 5, True)], "10"), ([smp("green", 30, True)], "31")],
          "ImportedServiceSet": [([iss("green", 6)], "11")]},
@@ -129,8 +121,7 @@ def test_a_kind_done_before_another_needed_a_watch_is_listed_again():
     assert seen[SERVICE_MESH_PEER]["green"]["metadata"]["resourceVersion"] == "30"
 
 
-def test_a_kind_that_regressed_meanwhile_is_watched_again():
-    clock = Clock()
+def test_a_kind_that_regressed_meanwhile_is_watched_again(clock):
     cluster = KindScriptedCluster(
         {"ServiceMeshPeer": [([smp("green", 5, True)], "10"), ([smp("green", 30)], "31")],
          "ImportedServiceSet": [([iss("green", 6)], "11"), ([iss("green", 40, True)], "41")]},
@@ -145,8 +136,7 @@ def test_a_kind_that_regressed_meanwhile_is_watched_again():
         ("watch", "ServiceMeshPeer"), ("list", "ImportedServiceSet")]
 
 
-def test_timeout_on_one_kind_relists_the_others_for_a_current_answer():
-    clock = Clock()
+def test_timeout_on_one_kind_relists_the_others_for_a_current_answer(clock):
     cluster = KindScriptedCluster(
         {"ServiceMeshPeer": [([smp("green", 5, True)], "10"), ([smp("green", 30)], "31")],
          "ImportedServiceSet": [([iss("green", 6)], "11")]},

@@ -16,10 +16,12 @@ import os
 import threading
 from typing import TYPE_CHECKING
 
-from lab.mesh import kubeapi, operator, services
-from lab.mesh.kubeapi import CORE, FEDERATION, ApiError, Informer, namespaced_key
+from lab import kubeapi
+from lab.kubeapi import CORE, FEDERATION, ApiError
+from lab.mesh import operator, services
+from lab.mesh.informer import Informer, namespaced_key
 from lab.mesh.operator import MAISTRA_V1, SMMR_NAME
-from lab.mesh.status import now_rfc3339
+from lab.mesh.peer_status_writer import now_rfc3339
 
 if TYPE_CHECKING:
     from lab.mesh.app import Mesh

@@ -18,7 +18,7 @@ import queue
 import threading
 import time
 
-from lab.mesh import kubeapi
+from lab import kubeapi
 
 log = logging.getLogger("federation")
 

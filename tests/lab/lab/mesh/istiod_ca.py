@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from lab.pki import pem_key
+from lab.ca import pem_key
 
 ROOT_VALIDITY = datetime.timedelta(days=3650)
 WORKLOAD_VALIDITY = datetime.timedelta(hours=24)

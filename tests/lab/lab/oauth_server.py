@@ -1,4 +1,5 @@
-"""OpenShift-style OAuth for every lab cluster, in one process: ``python -m lab.oauth --config F``.
+"""OpenShift-style OAuth for every lab cluster, in one process:
+``python -m lab.oauth_server --config F``.
 
 Per cluster, on its own HTTPS port (lab CA serving certificate):
 
@@ -41,7 +42,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from lab.pki import FRONT_PROXY_CN
+from lab.ca import FRONT_PROXY_CN
 
 CHALLENGING_CLIENT = "openshift-challenging-client"
 TOKEN_TTL = 86400
@@ -388,7 +389,7 @@ def serve(config_file: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lab.oauth",
+    parser = argparse.ArgumentParser(prog="python -m lab.oauth_server",
                                      description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--config", type=Path, required=True,
                         help="<LAB_DIR>/oauth.json written by `python -m lab up`")
