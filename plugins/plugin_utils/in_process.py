@@ -19,6 +19,7 @@ a non-local connection (the module then runs on that host, as before), a task wi
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import importlib
 import json
@@ -146,11 +147,14 @@ class InProcessModuleAction(ActionBase):
             result.update(self._execute_module(task_vars=task_vars))
             return result
         name = self._task.resolved_action.rsplit(".", 1)[-1]
-        try:
-            module = InProcessModule(name, self._task.args, check_mode=bool(self._task.check_mode),
-                                     diff=bool(self._task.diff), **self.MODULE.module_options())
-            self.MODULE.execute(module)
-            raise AssertionError(f"{name} returned without exit_json or fail_json")
-        except ModuleExit as done:
-            result.update(done.result)
+        # A module process ran in the playbook's directory: relative paths (ca_cert) resolve there.
+        with contextlib.chdir(self._loader.get_basedir()):
+            try:
+                module = InProcessModule(
+                    name, self._task.args, check_mode=bool(self._task.check_mode),
+                    diff=bool(self._task.diff), **self.MODULE.module_options())
+                self.MODULE.execute(module)
+                raise AssertionError(f"{name} returned without exit_json or fail_json")
+            except ModuleExit as done:
+                result.update(done.result)
         return result

@@ -93,7 +93,9 @@ def action(connection="local", environment=None, module_available=True):
 
     class Action(InProcessModuleAction):
         MODULE = federation_status if module_available else None
-    return Action(task, conn, mock.MagicMock(connection=connection), loader=None, templar=None,
+    loader = mock.MagicMock()
+    loader.get_basedir.return_value = "/"
+    return Action(task, conn, mock.MagicMock(connection=connection), loader=loader, templar=None,
                   shared_loader_obj=None)
 
 
@@ -124,3 +126,25 @@ def test_a_local_task_runs_in_process_with_the_modules_validation():
     with mock.patch("ansible.plugins.action.ActionBase.run", return_value={}):
         result = act.run(task_vars={})
     assert result["failed"] is True and result["msg"] == "missing required arguments: namespace"
+
+
+def test_the_module_runs_in_the_playbooks_directory(tmp_path):
+    """As a module process did: a relative ca_cert names a file next to the playbook."""
+    act = action()
+    act._loader.get_basedir.return_value = str(tmp_path)
+    seen = {}
+
+    class Probe:
+        @staticmethod
+        def module_options():
+            return federation_status.module_options()
+
+        @staticmethod
+        def execute(module):
+            import os
+            seen["cwd"] = os.getcwd()
+            module.exit_json()
+    act.MODULE = Probe
+    with mock.patch("ansible.plugins.action.ActionBase.run", return_value={}):
+        act.run(task_vars={})
+    assert seen["cwd"] == str(tmp_path)
