@@ -64,7 +64,8 @@ func (h handlerRuntime) Exec(ctx context.Context, containerID string, cmd []stri
 		}()
 	}
 	err := c.Run()
-	log.Printf("exec %s %q: %v", containerID, cmd, errOrOK(err))
+	// The program only: arguments may carry credentials (curl -H "Authorization: ...").
+	log.Printf("exec %s %s: %s", containerID, programOf(cmd), errOrOK(err))
 	var exitErr *exec.ExitError
 	if errors.As(err, &exitErr) && exitErr.Exited() {
 		// The streaming server reports a utilexec.ExitError as the exec's exit code.
@@ -80,6 +81,13 @@ func (handlerRuntime) Attach(context.Context, string, io.Reader, io.WriteCloser,
 
 func (handlerRuntime) PortForward(context.Context, string, int32, io.ReadWriteCloser) error {
 	return errors.New("the lab kubelet does not support port-forward")
+}
+
+func programOf(cmd []string) string {
+	if len(cmd) == 0 {
+		return "(no command)"
+	}
+	return cmd[0]
 }
 
 func errOrOK(err error) string {
