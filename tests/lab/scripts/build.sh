@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Build the lab's pinned control-plane binaries from the Go module proxy.
-# Skipped when the binaries for the pinned versions already exist. Nothing lands in git:
+# Build the lab's pinned control-plane binaries and kubectl from the Go module proxy, and the lab
+# kubelet (go/kubelet) on the kubelet's streaming server of the same release.
+# Skipped when the binaries for the pinned versions already exist (lab-kubelet: when its sources
+# are unchanged). Nothing lands in git:
 # binaries go to $LAB_BIN_DIR (default ~/.cache/servicemesh-federation-lab/bin/<versions>).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
