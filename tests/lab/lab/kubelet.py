@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from lab import LAB_ROOT, REPO, LabError
 from lab.ca import KUBELET_CLIENT_CN, ensure_kubelet_certs
 from lab.control_plane import CONTROL_PLANE_ENV, binary
-from lab.kubeapi import KubeApi
+from lab.kubeapi import CORE, KubeApi, path
 from lab.state import LabPaths, alive, spawn, wait_for
 
 # The real kubelet's port; each lab kubelet has an address of its own.
@@ -110,7 +110,7 @@ def node_status(state: dict, cluster: str, kube_version: str) -> dict:
 def register_node(kube: KubeApi, state: dict, cluster: str) -> None:
     """The Node and its status (no node lifecycle controller runs: it stays Ready). The kubelet
     is of the apiserver's release, so it reports the apiserver's version."""
-    have = kube.get(f"/api/v1/nodes/{node_name(cluster)}")
+    have = kube.get(path(CORE, "nodes", name=node_name(cluster)))
     if have and _registered(have, state, cluster):
         return  # `up` on a running lab writes nothing
     kube.apply(node(cluster))
