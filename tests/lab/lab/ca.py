@@ -1,5 +1,6 @@
 """The lab CA and what it signs: the serving certificate (apiservers, OAuth server), the
-front-proxy client certificate (apiserver -> aggregated OAuth API), the service-account keys."""
+front-proxy client certificate (apiserver -> aggregated OAuth API), the service-account keys,
+the kubelet client certificate (apiserver -> lab kubelets) and each lab kubelet's serving one."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ VALIDITY = datetime.timedelta(days=3650)
 # The aggregator verifies an aggregated API server as <service>.<namespace>.svc.
 OAUTH_API_SERVICE = ("api", "openshift-oauth-apiserver")
 FRONT_PROXY_CN = "front-proxy-client"
+# The apiserver's client certificate toward kubelets (--kubelet-client-certificate).
+KUBELET_CLIENT_CN = "kube-apiserver-kubelet-client"
 
 
 def pem_key(key) -> str:
@@ -60,6 +63,18 @@ def ensure_pki(pki: Path) -> None:
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
             )
         )
+
+
+def ensure_kubelet_certs(pki: Path, nodes: dict[str, str]) -> None:
+    """Create (once) the apiserver's kubelet client certificate and, per ``{node: address}``, a
+    serving certificate ``kubelet-<node>`` for that address (the apiserver checks it)."""
+    if not (pki / "kubelet-client.crt").exists():
+        _write_leaf(pki, "kubelet-client", KUBELET_CLIENT_CN, [], ExtendedKeyUsageOID.CLIENT_AUTH)
+    for node, address in nodes.items():
+        if not (pki / f"kubelet-{node}.crt").exists():
+            _write_leaf(pki, f"kubelet-{node}", node,
+                        [x509.DNSName(node), x509.IPAddress(ipaddress.ip_address(address))],
+                        ExtendedKeyUsageOID.SERVER_AUTH)
 
 
 def _write_ca(pki: Path) -> None:

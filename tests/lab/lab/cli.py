@@ -1,4 +1,4 @@
-"""`python -m lab up|down|status|fault` (the Makefile's lab-* targets call these)."""
+"""`python -m lab up|down|status|fault|exec` (the Makefile's lab-* targets call these)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,8 @@ def _print_status(s: dict) -> None:
         print(f"    oauth issuer        {c['oauth_issuer']}")
         print(f"    kube-apiserver      {p(c['apiserver'])}")
         print(f"    controller-manager  {p(c['controller_manager'])}")
+        print(f"    kubelet             {p(c['kubelet'])}  node {c['kubelet']['node']} "
+              f"{c['kubelet']['endpoint']}")
     print("meshes:")
     for name, m in s["meshes"].items():
         print(f"  {name}: cluster {m['cluster']}, namespace {m['namespace']}, trust domain "
@@ -64,8 +66,16 @@ def main(argv: list[str] | None = None) -> int:
     p_fault.add_argument("kind", choices=sorted(USAGE))
     p_fault.add_argument("target")
     p_fault.add_argument("arg", nargs="?")
+    p_exec = sub.add_parser(
+        "exec", help="what `kubectl exec` runs in a lab pod (the lab kubelet starts it): "
+                     "exec <namespace> <pod> <container> -- <command...>")
+    p_exec.add_argument("args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
 
+    if args.cmd == "exec":  # lab/__main__.py runs it without this module's imports
+        from lab.exec import main as exec_main
+
+        return exec_main(args.args)
     paths = LabPaths(lab_dir())
     try:
         if args.cmd == "up":

@@ -57,7 +57,7 @@ def binary(name: str) -> str:
 
 
 def check_binaries() -> None:
-    for name in ("etcd", "kube-apiserver", "kube-controller-manager"):
+    for name in ("etcd", "kube-apiserver", "kube-controller-manager", "lab-kubelet"):
         binary(name)
 
 
@@ -116,6 +116,12 @@ def apiserver_args(paths: LabPaths, state: dict, name: str) -> list[str]:
         "--requestheader-extra-headers-prefix=X-Remote-Extra-",
         f"--proxy-client-cert-file={pki / 'front-proxy-client.crt'}",
         f"--proxy-client-key-file={pki / 'front-proxy-client.key'}",
+        # kubectl exec: the apiserver dials each Node's lab kubelet (lab/kubelet.py) at its
+        # InternalIP, with its kubelet client certificate, and checks the kubelet's.
+        f"--kubelet-client-certificate={pki / 'kubelet-client.crt'}",
+        f"--kubelet-client-key={pki / 'kubelet-client.key'}",
+        f"--kubelet-certificate-authority={pki / 'ca.crt'}",
+        "--kubelet-preferred-address-types=InternalIP",
         "--service-cluster-ip-range=10.0.0.0/24",
         "--service-account-issuer=https://kubernetes.default.svc",
         f"--service-account-signing-key-file={pki / 'sa.key'}",

@@ -29,11 +29,12 @@ MAISTRA = "/apis/maistra.io/v2"
 FEDERATION = "/apis/federation.maistra.io/v1"
 
 
-# (api prefix, plural, namespaced) of the kinds the lab bootstrap applies.
+# (api prefix, plural, namespaced) of the kinds the lab applies (bootstrap, lab Nodes).
 _APPLIED_KINDS = {
     "CustomResourceDefinition": (
         "/apis/apiextensions.k8s.io/v1", "customresourcedefinitions", False),
     "Namespace": (CORE, "namespaces", False),
+    "Node": (CORE, "nodes", False),
     "Service": (CORE, "services", True),
     "APIService": ("/apis/apiregistration.k8s.io/v1", "apiservices", False),
     "ClusterRole": ("/apis/rbac.authorization.k8s.io/v1", "clusterroles", False),
@@ -191,11 +192,13 @@ class KubeApi:
     def list(self, url: str) -> dict:
         return self.request("GET", url)
 
-    def apply(self, obj: dict) -> dict:
-        """Server-side apply, forced: the lab owns its bootstrap objects."""
+    def apply(self, obj: dict, subresource: str | None = None) -> dict:
+        """Server-side apply (of ``subresource`` if given), forced: the lab owns its bootstrap
+        objects and its Nodes."""
         prefix, plural, namespaced = _APPLIED_KINDS[obj["kind"]]
         meta = obj["metadata"]
-        url = path(prefix, plural, meta["namespace"] if namespaced else None, meta["name"])
+        url = path(prefix, plural, meta["namespace"] if namespaced else None, meta["name"],
+                   subresource)
         return self.request("PATCH", url, body=obj, content_type=APPLY_PATCH,
                             query={"fieldManager": FIELD_MANAGER, "force": "true"})
 

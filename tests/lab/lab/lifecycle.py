@@ -11,7 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from lab import LAB_ROOT, REPO, LabError, access, bootstrap, control_plane
+from lab import LAB_ROOT, REPO, LabError, access, bootstrap, control_plane, kubelet
 from lab.ca import ensure_pki
 from lab.state import (
     LabPaths,
@@ -138,6 +138,7 @@ def up(paths: LabPaths, meshes_spec: str, ip_block: int, gateways: bool = False,
     control_plane.wait_etcd(paths, state)
 
     restarted = [n for n, c in state["clusters"].items() if not alive(c["pid"], mark)]
+    kubelet.ensure_certs(paths, state)  # named in the apiservers' flags
     for name in restarted:
         control_plane.start_apiserver(paths, state, name)
     save_state(paths, state)
@@ -159,6 +160,7 @@ def up(paths: LabPaths, meshes_spec: str, ip_block: int, gateways: bool = False,
         try:
             if name in restarted:
                 bootstrap.bootstrap(paths, state, name, tokens, timeout=BOOTSTRAP_TIMEOUT)
+            kubelet.ensure(paths, state, name, bootstrap.admin_kube(paths, state, name, tokens))
             for mesh in state["clusters"][name]["meshes"]:
                 if mesh in dead:
                     start_mesh(paths, state, mesh)
@@ -305,7 +307,7 @@ def _tail(path: Path, lines: int) -> list[str]:
 
 # --- down and status ------------------------------------------------------------------------
 
-_LAB_PROGRAMS = ("etcd", "kube-apiserver", "kube-controller-manager")
+_LAB_PROGRAMS = ("etcd", "kube-apiserver", "kube-controller-manager", "lab-kubelet")
 _LAB_MODULES = ("lab.oauth_server", "lab.mesh")
 
 
@@ -336,7 +338,8 @@ def down(paths: LabPaths, out=sys.stdout) -> None:
     clusters = state.get("clusters", {}).values()
     groups = [
         [m.get("pid") for m in state.get("meshes", {}).values()],
-        [c.get("kcm_pid") for c in clusters] + [state.get("oauth", {}).get("pid")],
+        [c.get(k) for c in clusters for k in ("kcm_pid", "kubelet_pid")]
+        + [state.get("oauth", {}).get("pid")],
         [c.get("pid") for c in clusters],
         [state.get("etcd", {}).get("pid")],
     ]
@@ -376,7 +379,10 @@ def status(paths: LabPaths) -> dict:
         "clusters": {n: {"server": c["server"], "oauth_issuer": c["oauth_issuer"],
                          "contexts": [c["admin_context"], c["automation_context"]],
                          "meshes": c["meshes"],
-                         "apiserver": proc(c["pid"]), "controller_manager": proc(c["kcm_pid"])}
+                         "apiserver": proc(c["pid"]), "controller_manager": proc(c["kcm_pid"]),
+                         "kubelet": {"node": kubelet.node_name(n),
+                                     "endpoint": f"{kubelet.address(state, n)}:{kubelet.PORT}",
+                                     **proc(c.get("kubelet_pid"))}}
                      for n, c in state["clusters"].items()},
         "meshes": {n: {"cluster": m["cluster"], "namespace": m["namespace"],
                        "trust_domain": m["trust_domain"], "lb_prefix": m["lb_prefix"],

@@ -101,7 +101,7 @@ def test_unknown_fault_targets_are_named(private):
 def test_down_leaves_no_process_and_no_state(private):
     state = private.state
     pids = [state["etcd"]["pid"], state["oauth"]["pid"]]
-    pids += [c[k] for c in state["clusters"].values() for k in ("pid", "kcm_pid")]
+    pids += [c[k] for c in state["clusters"].values() for k in ("pid", "kcm_pid", "kubelet_pid")]
     pids += [m["pid"] for m in state["meshes"].values()]
     assert all(_alive(private, pid) for pid in pids)
     private.run("down")
@@ -122,7 +122,7 @@ def test_an_eight_mesh_lab_runs_within_the_memory_budget(lab_factory):
         assert "DEAD" not in status and "NOT ready" not in status
         for name, cluster in state["clusters"].items():
             assert _ready(lab, name)
-            rss = rss_mb(cluster["pid"]) + rss_mb(cluster["kcm_pid"])
+            rss = sum(rss_mb(cluster[k]) for k in ("pid", "kcm_pid", "kubelet_pid"))
             assert rss <= 500, f"cluster {name} uses {rss:.0f} MB"
     finally:
         lab.run("down")
