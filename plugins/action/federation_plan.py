@@ -13,8 +13,10 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.cluster_pas
     PasswordsError,
     read_passwords,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.plan import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
     PlanError,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.plan import (
     build_plan,
 )
 

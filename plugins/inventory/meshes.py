@@ -109,7 +109,7 @@ except ImportError:  # ansible-core < 2.19 prints plain strings as they are
         return value
 
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import (  # noqa: E402
+from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (  # noqa: E402
     ClusterError,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.inventory import (  # noqa: E402

@@ -20,6 +20,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
+    AccessDenied,
+    ClusterError,
+    ConnectionFailed,
+    CredentialsRejected,
+    NotServed,
+)
 from ansible_collections.servicemesh.federation.plugins.module_utils.retry import Policy
 
 try:
@@ -54,61 +61,6 @@ NAMESPACE = ("v1", "Namespace")
 DEPLOYMENT = ("apps/v1", "Deployment")
 SERVICE_MESH_PEER = ("federation.maistra.io/v1", "ServiceMeshPeer")
 SERVICE_MESH_CONTROL_PLANE = ("maistra.io/v2", "ServiceMeshControlPlane")
-
-
-class ClusterError(Exception):
-    """An API request failed. The message names the cluster, the object and the API's reason."""
-
-    def __init__(
-        self,
-        cluster: str,
-        reason: str,
-        action: str = "",
-        kind: str = "",
-        namespace: str = "",
-        name: str = "",
-        status: int | None = None,
-    ) -> None:
-        self.cluster = cluster
-        self.reason = reason
-        self.action = action
-        self.kind = kind
-        self.namespace = namespace
-        self.name = name
-        self.status = status
-        self.result: dict = {}  # what the task already did, reported with the failure
-        super().__init__(self._message())
-
-    def _message(self) -> str:
-        where = f"cluster {self.cluster}"
-        if self.namespace:
-            where += f", namespace {self.namespace}"
-        what = self.action
-        if self.kind:
-            obj = self.kind + ("/" + self.name if self.name else "")
-            what = f"{what} {obj}".strip()
-        return f"{where}: {what}: {self.reason}" if what else f"{where}: {self.reason}"
-
-    def retried(self) -> bool:
-        """Whether an earlier attempt of the request may have reached the API server."""
-        return getattr(self, "attempts", 1) > 1
-
-
-class ConnectionFailed(ClusterError):
-    """The API server could not be reached (refused, DNS, TLS verification, timeout)."""
-
-
-class AccessDenied(ClusterError):
-    """The API server answered 403: this identity may not do that."""
-
-
-class CredentialsRejected(ClusterError):
-    """The API server answered 401: the token is wrong, expired or revoked. Never a fact to note
-    and go on with (unlike a 403 on an optional read): every request will fail the same way."""
-
-
-class NotServed(ClusterError):
-    """The API server does not serve the kind (its CRD is not installed)."""
 
 
 def describe(params: dict, host: str | None = None) -> str:

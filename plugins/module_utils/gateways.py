@@ -30,9 +30,11 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.cluster imp
     CONFLICT_REREADS,
     SERVICE,
     SERVICE_MESH_CONTROL_PLANE,
-    ClusterError,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.common import TaskError
+from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
+    ClusterError,
+    TaskError,
+)
 from ansible_collections.servicemesh.federation.plugins.module_utils.mesh_facts import (
     _node_addresses,
 )

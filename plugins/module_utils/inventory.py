@@ -14,11 +14,13 @@ from __future__ import annotations
 
 from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import (
     SERVICE_MESH_CONTROL_PLANE,
-    AccessDenied,
     Cluster,
-    ClusterError,
     _mapped,
     describe,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
+    AccessDenied,
+    ClusterError,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.sharing import (
     dns1123_label_error,

@@ -25,9 +25,11 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.cluster imp
     SERVICE,
     SERVICE_MESH_CONTROL_PLANE,
     SERVICE_MESH_PEER,
+    access_problem,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
     AccessDenied,
     ClusterError,
-    access_problem,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.naming import (
     MANAGED_BY,

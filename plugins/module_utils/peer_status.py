@@ -22,9 +22,11 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.cluster imp
     EVENT,
     POD,
     SERVICE_MESH_PEER,
-    ClusterError,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.common import TaskError
+from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
+    ClusterError,
+    TaskError,
+)
 from ansible_collections.servicemesh.federation.plugins.module_utils.status import (
     evaluate_peer,
     evaluate_services,

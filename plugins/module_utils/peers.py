@@ -15,7 +15,9 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.cluster imp
     CONFIGMAP,
     SERVICE_MESH_PEER,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.common import TaskError
+from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
+    TaskError,
+)
 from ansible_collections.servicemesh.federation.plugins.module_utils.naming import (
     ROOT_CERT_KEY,
     ROOT_FINGERPRINT_ANNOTATION,

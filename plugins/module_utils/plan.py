@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from itertools import permutations
 
+from ansible_collections.servicemesh.federation.plugins.module_utils.errors import PlanError
 from ansible_collections.servicemesh.federation.plugins.module_utils.naming import (
     ca_configmap_name,
     client_id,
@@ -98,17 +99,6 @@ def _masked(key, value):
     if key == "kubeconfig" and isinstance(value, Mapping):
         return {"inline kubeconfig": HIDDEN}
     return value
-
-
-class PlanError(Exception):
-    """The plan is invalid; ``problems`` lists every problem found."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = list(problems)
-        super().__init__(
-            f"{len(self.problems)} problem(s) in the federation plan:\n- "
-            + "\n- ".join(self.problems)
-        )
 
 
 def gateway_name_error(value) -> str | None:

@@ -17,9 +17,11 @@ from dataclasses import dataclass
 
 from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import (
     CONFLICT_REREADS,
-    ClusterError,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.common import TaskError
+from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
+    ClusterError,
+    TaskError,
+)
 from ansible_collections.servicemesh.federation.plugins.module_utils.naming import (
     MANAGED_SELECTOR,
 )

@@ -18,7 +18,9 @@ import math
 import time
 from collections.abc import Callable
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import ClusterError
+from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
+    ClusterError,
+)
 
 Objects = dict  # name -> object, as the API returns it
 GVK = tuple  # (apiVersion, kind)

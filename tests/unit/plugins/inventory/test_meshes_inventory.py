@@ -3,7 +3,7 @@ same mesh seen twice, the name rule, host variables, invalid and duplicate names
 
 import pytest
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
     AccessDenied,
     ConnectionFailed,
 )

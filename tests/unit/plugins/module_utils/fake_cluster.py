@@ -9,7 +9,9 @@ import copy
 import itertools
 import json
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import ClusterError
+from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
+    ClusterError,
+)
 
 
 def merge_patch(target, patch):

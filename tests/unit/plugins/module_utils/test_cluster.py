@@ -11,13 +11,15 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError
 from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import (
     CONFIGMAP,
     SERVICE_MESH_PEER,
-    AccessDenied,
     Cluster,
+    describe,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
+    AccessDenied,
     ClusterError,
     ConnectionFailed,
     CredentialsRejected,
     NotServed,
-    describe,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.retry import Policy
 

@@ -11,7 +11,9 @@ import copy
 import pytest
 from fake_cluster import Clock, FakeCluster, ScriptedCluster, field_paths, fields_v1
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.common import TaskError
+from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
+    TaskError,
+)
 from ansible_collections.servicemesh.federation.plugins.module_utils.gateways import (
     apply_state,
     check_input,

@@ -10,7 +10,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from fake_cluster import FakeCluster
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import AccessDenied
+from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
+    AccessDenied,
+)
 from ansible_collections.servicemesh.federation.plugins.module_utils.mesh_facts import (
     gather,
     peer_gateways,

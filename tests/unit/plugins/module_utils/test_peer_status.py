@@ -6,8 +6,10 @@ import pytest
 from fake_cluster import Clock, FakeCluster, ScriptedCluster
 from scripted_kinds import KindScriptedCluster
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import ClusterError
-from ansible_collections.servicemesh.federation.plugins.module_utils.common import TaskError
+from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
+    ClusterError,
+    TaskError,
+)
 from ansible_collections.servicemesh.federation.plugins.module_utils.peer_status import (
     REWRITE_GRACE,
     planned_services,

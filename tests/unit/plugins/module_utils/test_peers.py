@@ -8,8 +8,10 @@ from fake_cluster import FakeCluster
 from test_certs import make_ca, pem
 
 from ansible_collections.servicemesh.federation.plugins.module_utils.certs import root_fingerprint
-from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import ClusterError
-from ansible_collections.servicemesh.federation.plugins.module_utils.common import TaskError
+from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
+    ClusterError,
+    TaskError,
+)
 from ansible_collections.servicemesh.federation.plugins.module_utils.naming import (
     ROOT_FINGERPRINT_ANNOTATION,
 )

@@ -4,6 +4,9 @@ import copy
 
 import pytest
 
+from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
+    PlanError,
+)
 from ansible_collections.servicemesh.federation.plugins.module_utils.naming import (
     DEFAULT_DISCOVERY_PORT,
     DEFAULT_SERVICE_PORT,
@@ -11,7 +14,6 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.naming impo
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.plan import (
     CLIENT_ID_RE,
-    PlanError,
     build_plan,
     plan_input,
 )

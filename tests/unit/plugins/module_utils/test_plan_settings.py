@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
+    PlanError,
+)
 from ansible_collections.servicemesh.federation.plugins.module_utils.plan import (
     ROLE_PREFIXES,
     USER_VARIABLES,
-    PlanError,
     build_plan,
     unknown_variable_error,
 )

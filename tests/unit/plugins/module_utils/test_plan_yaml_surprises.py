@@ -4,8 +4,10 @@ not again by every override and import it leaves unlinked (module_utils/plan.py)
 
 import pytest
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.plan import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
     PlanError,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.plan import (
     build_plan,
 )
 

@@ -8,7 +8,9 @@ import pytest
 from fake_cluster import FakeCluster
 from test_peers import LABEL, NS, actions, peer_facts, red_links
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.common import TaskError
+from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
+    TaskError,
+)
 from ansible_collections.servicemesh.federation.plugins.module_utils.peers import (
     KINDS,
     apply_state,

@@ -11,8 +11,10 @@ from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnection
 from ansible_collections.servicemesh.federation.plugins.module_utils import cluster as cluster_mod
 from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import (
     CONFIGMAP,
-    AccessDenied,
     Cluster,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
+    AccessDenied,
     ClusterError,
     ConnectionFailed,
     CredentialsRejected,

@@ -16,6 +16,9 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.certs impor
     root_cert_problems,
     root_fingerprint,
 )
+from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
+    PlanError,
+)
 from ansible_collections.servicemesh.federation.plugins.module_utils.mesh_facts import (
     _root_copies,
     peer_gateways,
@@ -29,7 +32,6 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.peers impor
     check_input,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.plan import (
-    PlanError,
     build_plan,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.roots import (

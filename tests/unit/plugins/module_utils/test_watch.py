@@ -7,6 +7,8 @@ from scripted_kinds import KindScriptedCluster
 
 from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import (
     SERVICE_MESH_PEER,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
     ClusterError,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.watch import (
