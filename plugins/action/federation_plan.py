@@ -9,12 +9,14 @@ import os
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.servicemesh.federation.plugins.module_utils.cluster_passwords import (
-    PASSWORDS_ENV,
     PasswordsError,
     read_passwords,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
     PlanError,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.naming import (
+    PASSWORDS_ENV,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.plan import (
     build_plan,

@@ -27,6 +27,8 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.errors impo
     CredentialsRejected,
     NotServed,
 )
+from ansible_collections.servicemesh.federation.plugins.module_utils.kinds import POD
+from ansible_collections.servicemesh.federation.plugins.module_utils.naming import FIELD_MANAGER
 from ansible_collections.servicemesh.federation.plugins.module_utils.retry import Policy
 
 try:
@@ -46,21 +48,11 @@ except ImportError:  # reported by AnsibleK8SModule (missing_required_lib) befor
     ApiException = DynamicApiError = TransportError = _Missing
     ResourceNotFoundError = ResourceNotUniqueError = _Missing
 
-FIELD_MANAGER = "servicemesh.federation"
 MERGE_PATCH = "application/merge-patch+json"
 # Times a write refused because the object changed since it was read (409) is decided again on
 # a fresh read (reconcile's patches, the SMCP's gateway entries): istiod rewrites a peer's status
 # every few seconds while it connects, the operator an SMCP's, and another run may write too.
 CONFLICT_REREADS = 3
-
-CONFIGMAP = ("v1", "ConfigMap")
-SERVICE = ("v1", "Service")
-POD = ("v1", "Pod")
-EVENT = ("v1", "Event")
-NAMESPACE = ("v1", "Namespace")
-DEPLOYMENT = ("apps/v1", "Deployment")
-SERVICE_MESH_PEER = ("federation.maistra.io/v1", "ServiceMeshPeer")
-SERVICE_MESH_CONTROL_PLANE = ("maistra.io/v2", "ServiceMeshControlPlane")
 
 
 def describe(params: dict, host: str | None = None) -> str:
@@ -116,7 +108,7 @@ def _retried(policy: Policy, cluster: str, where: dict, send: Callable[[], Any],
     while True:
         tries.attempt()
         try:
-            with _mapped(cluster, **where):
+            with api_errors(cluster, **where):
                 return send()
         except ClusterError as exc:
             delay = tries.failed(exc)
@@ -154,7 +146,7 @@ def _denied(status: int, reason: str, action: str, resource: str, namespace: str
 
 
 @contextmanager
-def _mapped(cluster: str, action: str, kind: str = "", namespace: str = "", name: str = "",
+def api_errors(cluster: str, action: str, kind: str = "", namespace: str = "", name: str = "",
             resource: str = ""):
     """Turn client exceptions into ClusterError subclasses that say where and why.
 
@@ -418,7 +410,7 @@ class Cluster:
             tries.attempt()
             watcher = Watch()
             try:
-                with _mapped(self.name, **where):
+                with api_errors(self.name, **where):
                     remaining = max(1, math.ceil(deadline - clock()))
                     stream = watcher.stream(
                         resource.get,

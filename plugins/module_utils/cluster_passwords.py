@@ -19,8 +19,6 @@ try:
 except ImportError:  # ansible-core requires PyYAML; this keeps the import error readable
     yaml = None
 
-PASSWORDS_ENV = "FEDERATION_CLUSTER_PASSWORDS"
-
 
 class PasswordsError(Exception):
     """The passwords file cannot be used; the message names the file and the reason only."""

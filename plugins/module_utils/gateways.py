@@ -28,35 +28,34 @@ from collections.abc import Callable
 
 from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import (
     CONFLICT_REREADS,
-    SERVICE,
-    SERVICE_MESH_CONTROL_PLANE,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
     ClusterError,
     TaskError,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.mesh_facts import (
-    _node_addresses,
+from ansible_collections.servicemesh.federation.plugins.module_utils.ingress_addresses import (
+    NO_ADDRESS,
+    reachable_address,
+    read_node_addresses,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.kinds import (
+    SERVICE,
+    SERVICE_MESH_CONTROL_PLANE,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.naming import (
     DEFAULT_DISCOVERY_PORT,
     DEFAULT_SERVICE_PORT,
     FIELD_MANAGER,
+    RESERVED_GATEWAYS,
     egress_gateway_name,
     ingress_gateway_name,
     network_name,
-)
-from ansible_collections.servicemesh.federation.plugins.module_utils.objects import (
-    ingress_address,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.watch import wait_for
 
 INGRESS, EGRESS = "ingress", "egress"
 FIELD = {INGRESS: "additionalIngress", EGRESS: "additionalEgress"}
 SERVICE_TYPES = ("LoadBalancer", "NodePort")
-# The operator refuses additional gateways with these names (fact sheet §4.2).
-RESERVED = ("istio-ingressgateway", "istio-egressgateway")
-NO_ADDRESS = {"addresses": [], "discovery_port": None, "service_port": None, "source": None}
 
 Key = tuple  # (INGRESS | EGRESS, gateway name)
 Path = tuple  # field path inside one entry; keyed list items as "[port=15443]"
@@ -130,7 +129,7 @@ def desired_entries(links: list) -> dict[Key, dict]:
             node_ports = None
         for key in link_gateways(link):
             kind, name = key
-            if name in RESERVED:
+            if name in RESERVED_GATEWAYS:
                 problems.append(f"peer {peer!r}: gateway name {name!r} is reserved by the "
                                 "operator")
             other = peer_of.get(name)
@@ -427,7 +426,7 @@ def _gateway_state(services: dict, desired: dict[Key, dict], node_addresses,
             missing.append(name)
             continue
         if kind == INGRESS:
-            address = ingress_address(service, node_addresses)
+            address = reachable_address(service, node_addresses)
             ingress[name] = address or dict(NO_ADDRESS)
             if address is None and name not in address_optional:
                 no_address.append(name)
@@ -446,7 +445,7 @@ def wait_for_gateways(cluster, namespace: str, desired: dict[Key, dict], timeout
     """
     node_addresses = None
     if "NodePort" in _ingress_types(desired).values():
-        node_addresses = _node_addresses(cluster)
+        node_addresses = read_node_addresses(cluster)
 
     def done(services):
         missing, no_address, _ingress = _gateway_state(services, desired, node_addresses,

@@ -13,14 +13,16 @@ Nothing here reads or returns credentials.
 from __future__ import annotations
 
 from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import (
-    SERVICE_MESH_CONTROL_PLANE,
     Cluster,
-    _mapped,
+    api_errors,
     describe,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
     AccessDenied,
     ClusterError,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.kinds import (
+    SERVICE_MESH_CONTROL_PLANE,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.sharing import (
     dns1123_label_error,
@@ -84,7 +86,7 @@ def connect_context(kubeconfig: str, context: str) -> Cluster:
     except Exception as exc:  # ConfigException: names the missing key, never its value
         raise ClusterError(label, f"cannot load the context from the kubeconfig: {exc}") from exc
     label = describe({"context": context}, configuration.host)
-    with _mapped(label, "connect"):  # discovery: the first request (401, unreachable ...)
+    with api_errors(label, "connect"):  # discovery: the first request (401, unreachable ...)
         client = create_api_client(configuration)
     return Cluster(K8SClient(configuration=configuration, client=client), label)
 

@@ -19,34 +19,39 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.certs impor
     root_cert_problems,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import (
-    CONFIGMAP,
-    DEPLOYMENT,
-    NAMESPACE,
-    SERVICE,
-    SERVICE_MESH_CONTROL_PLANE,
-    SERVICE_MESH_PEER,
     access_problem,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
     AccessDenied,
     ClusterError,
 )
+from ansible_collections.servicemesh.federation.plugins.module_utils.ingress_addresses import (
+    NO_ADDRESS,
+    reachable_address,
+    read_node_addresses,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.kinds import (
+    CONFIGMAP,
+    DEPLOYMENT,
+    MEMBER_ROLL,
+    NAMESPACE,
+    SERVICE,
+    SERVICE_MESH_CONTROL_PLANE,
+    SERVICE_MESH_PEER,
+)
 from ansible_collections.servicemesh.federation.plugins.module_utils.naming import (
+    ISTIOD_SELECTOR,
     MANAGED_BY,
     ROOT_CERT_KEY,
     ROOT_FINGERPRINT_ANNOTATION,
     ca_configmap_name,
-)
-from ansible_collections.servicemesh.federation.plugins.module_utils.objects import (
-    ingress_address,
+    egress_gateway_name,
+    ingress_gateway_name,
 )
 
 MIN_VERSION = (2, 1)  # federation appeared in OpenShift Service Mesh 2.1
 DEFAULT_CA_CONFIGMAP = "istio-ca-root-cert"
 CA_CONFIGMAP_ENV = "PILOT_CA_CERT_CONFIG_MAP_NAME"
-ISTIOD_SELECTOR = "app=istiod"
-NODE = ("v1", "Node")
-MEMBER_ROLL = ("maistra.io/v1", "ServiceMeshMemberRoll")
 MEMBER_ROLL_NAME = "default"  # the operator reads only the member roll named "default"
 ANY = "*"
 DEFAULT_ROOT_MIN_DAYS = 30
@@ -178,22 +183,6 @@ def _root_copies(cluster, namespace: str, peers: list) -> dict:
     return copies
 
 
-def _node_addresses(cluster) -> list[str] | None:
-    """Addresses of the cluster's nodes, for NodePort gateways (None when we may not read them)."""
-    try:
-        nodes = cluster.list(NODE, "")
-    except ClusterError:
-        return None
-    addresses = []
-    for node in nodes:
-        by_type = {a.get("type"): a.get("address")
-                   for a in (node.get("status") or {}).get("addresses") or []}
-        address = by_type.get("ExternalIP") or by_type.get("InternalIP")
-        if address:
-            addresses.append(address)
-    return addresses
-
-
 def _gateways(cluster, namespace: str, peers: list, problems: list,
               managed: bool = False) -> dict:
     services = cluster.list(SERVICE, namespace)
@@ -201,7 +190,7 @@ def _gateways(cluster, namespace: str, peers: list, problems: list,
     node_addresses = None
     if any((by_name.get(p["ingress_gateway"]) or {}).get("spec", {}).get("type") == "NodePort"
            for p in peers):
-        node_addresses = _node_addresses(cluster)
+        node_addresses = read_node_addresses(cluster)
     ingress = {}
     for peer in peers:
         for role in ("ingress", "egress"):
@@ -213,10 +202,9 @@ def _gateways(cluster, namespace: str, peers: list, problems: list,
         gateway = peer["ingress_gateway"]
         if gateway not in by_name:
             continue
-        address = ingress_address(by_name[gateway], node_addresses)
+        address = reachable_address(by_name[gateway], node_addresses)
         if address is None:
-            ingress[gateway] = {"addresses": [], "discovery_port": None, "service_port": None,
-                                "source": None}
+            ingress[gateway] = dict(NO_ADDRESS)
             if peer.get("require_address", True) and not managed:
                 problems.append(
                     "ingress gateway Service {}/{} (for peer {}) has no address yet: no "
@@ -343,8 +331,8 @@ def _exports(cluster, namespace: str, exports: list, members: list | None, probl
 
 def peer_gateways(peers: list) -> list:
     """The peers with this mesh's default gateway names filled in (ingress-/egress-<peer>)."""
-    return [dict(p, ingress_gateway=p.get("ingress_gateway") or "ingress-" + p["peer"],
-                 egress_gateway=p.get("egress_gateway") or "egress-" + p["peer"])
+    return [dict(p, ingress_gateway=p.get("ingress_gateway") or ingress_gateway_name(p["peer"]),
+                 egress_gateway=p.get("egress_gateway") or egress_gateway_name(p["peer"]))
             for p in peers]
 
 

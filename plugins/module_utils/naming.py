@@ -19,8 +19,20 @@ FIELD_MANAGER = "servicemesh.federation"
 # bundle_fingerprint). The root-change gate compares it with the peer's current root.
 ROOT_FINGERPRINT_ANNOTATION = "federation.servicemesh.io/root-sha256"
 
+# istiod's label (on its Deployment and pods), as OSSM sets it.
+ISTIOD_LABEL = ("app", "istiod")
+ISTIOD_SELECTOR = "=".join(ISTIOD_LABEL)
+
+# The ports of every federation gateway (fact sheet §4.2): discovery and service (mTLS traffic).
+# An ingress gateway's container ports; its Service may expose them on other ports (NodePort),
+# which are what the peer must dial.
 DEFAULT_DISCOVERY_PORT = 8188
 DEFAULT_SERVICE_PORT = 15443
+# The operator reserves these gateway names (fact sheet §4.2).
+RESERVED_GATEWAYS = ("istio-ingressgateway", "istio-egressgateway")
+# Names a YAML file of passwords by cluster name (the AWX credential type
+# "Service Mesh federation cluster passwords"; read in module_utils/cluster_passwords.py).
+PASSWORDS_ENV = "FEDERATION_CLUSTER_PASSWORDS"
 ROOT_CERT_KEY = "root-cert.pem"
 # The domain of a mesh's own services; an import domainSuffix may not be this (use as_local).
 LOCAL_DOMAIN_SUFFIX = "svc.cluster.local"

@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import copy
 
+from ansible_collections.servicemesh.federation.plugins.module_utils.kinds import (
+    FEDERATION_API_VERSION,
+)
 from ansible_collections.servicemesh.federation.plugins.module_utils.naming import (
     DEFAULT_DISCOVERY_PORT,
     DEFAULT_SERVICE_PORT,
     MANAGED_BY,
     ROOT_CERT_KEY,
 )
-
-SMP_API_VERSION = "federation.maistra.io/v1"  # ServiceMeshPeer and both service sets
-# Container ports of every federation ingress gateway (fact sheet §4.2); the Service may expose
-# them on other ports, which are what the peer must dial.
-INGRESS_DISCOVERY_PORT = 8188
-INGRESS_SERVICE_PORT = 15443
 
 
 class ObjectError(ValueError):
@@ -68,7 +65,7 @@ def desired_objects(link: dict, peer_facts: dict) -> tuple[dict, dict]:
         "data": {ROOT_CERT_KEY: pem},
     }
     peer = {
-        "apiVersion": SMP_API_VERSION,
+        "apiVersion": FEDERATION_API_VERSION,
         "kind": "ServiceMeshPeer",
         "metadata": {**metadata, "name": link["peer"], "labels": dict(MANAGED_BY)},
         "spec": {
@@ -109,65 +106,13 @@ def service_sets(link: dict) -> list[dict]:
                               "list of rules in API form, each with a type")
         if rules:
             sets.append({
-                "apiVersion": SMP_API_VERSION,
+                "apiVersion": FEDERATION_API_VERSION,
                 "kind": kind,
                 "metadata": {"name": link["peer"], "namespace": link["namespace"],
                              "labels": dict(MANAGED_BY)},
                 "spec": {field: copy.deepcopy(rules)},
             })
     return sets
-
-
-# Port names of the federation gateway Services in the fact sheet (§4.2), for Services whose
-# targetPort is a named container port.
-_PORT_NAMES = {INGRESS_DISCOVERY_PORT: ("https-discovery", "http-discovery"),
-               INGRESS_SERVICE_PORT: ("tls",)}
-
-
-def _service_port(ports: list, container_port: int) -> dict | None:
-    """The Service port entry that forwards to ``container_port``."""
-    tests = (
-        lambda e: e.get("targetPort", e.get("port")) == container_port,
-        lambda e: e.get("port") == container_port,
-        lambda e: e.get("name") in _PORT_NAMES[container_port],
-    )
-    for test in tests:
-        for entry in ports:
-            if test(entry):
-                return entry
-    return None
-
-
-def ingress_address(service: dict, node_addresses: list[str] | None = None) -> dict | None:
-    """Where a peer reaches this ingress gateway Service, or None when there is no address yet.
-
-    LoadBalancer: the ingress IPs (else hostnames) and the Service ports for 8188 / 15443.
-    NodePort (type NodePort only, with ``node_addresses`` supplied by the caller): the node
-    addresses and node ports. A LoadBalancer still pending gives None rather than NodePort data
-    that would flip as soon as the balancer gets its address.
-    """
-    spec = service.get("spec") or {}
-    ports = spec.get("ports") or []
-    discovery = _service_port(ports, INGRESS_DISCOVERY_PORT) or {}
-    traffic = _service_port(ports, INGRESS_SERVICE_PORT) or {}
-    lb = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
-    addresses = [e.get("ip") or e.get("hostname") for e in lb if e.get("ip") or e.get("hostname")]
-    if addresses:
-        return {
-            "addresses": addresses,
-            "discovery_port": discovery.get("port", DEFAULT_DISCOVERY_PORT),
-            "service_port": traffic.get("port", DEFAULT_SERVICE_PORT),
-            "source": "loadbalancer",
-        }
-    if (spec.get("type") == "NodePort" and node_addresses
-            and discovery.get("nodePort") and traffic.get("nodePort")):
-        return {
-            "addresses": list(node_addresses),
-            "discovery_port": discovery["nodePort"],
-            "service_port": traffic["nodePort"],
-            "source": "nodeport",
-        }
-    return None
 
 
 def is_managed(obj: dict | None) -> bool:

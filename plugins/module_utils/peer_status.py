@@ -17,28 +17,28 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import (
-    DEPLOYMENT,
-    EVENT,
-    POD,
-    SERVICE_MESH_PEER,
-)
 from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
     ClusterError,
     TaskError,
 )
+from ansible_collections.servicemesh.federation.plugins.module_utils.kinds import (
+    DEPLOYMENT,
+    EVENT,
+    EXPORTED_SERVICE_SET,
+    IMPORTED_SERVICE_SET,
+    POD,
+    SERVICE_MESH_PEER,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.naming import ISTIOD_LABEL
 from ansible_collections.servicemesh.federation.plugins.module_utils.status import (
     evaluate_peer,
     evaluate_services,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.watch import wait_for_all
 
-IMPORTED_SERVICE_SET = ("federation.maistra.io/v1", "ImportedServiceSet")
-EXPORTED_SERVICE_SET = ("federation.maistra.io/v1", "ExportedServiceSet")
 CANONICAL_NAME = "service.istio.io/canonical-name"
 LOG_LINES = 40
 REWRITE_GRACE = 30  # seconds to wait for istiod to rewrite the status of a changed peer
-ISTIOD_LABEL = ("app", "istiod")
 
 
 def planned_services(services: dict | None, namespace: str = "") -> dict:
@@ -161,7 +161,7 @@ def _diagnostics(cluster, namespace: str, name: str, smp: dict | None, logs: _Lo
     return {
         "events": _events(cluster, namespace, name) if smp else [],
         "logs": {
-            "istiod": logs.of("istiod", "app", "istiod"),
+            "istiod": logs.of("istiod", *ISTIOD_LABEL),
             "egress": logs.of("egress gateway", CANONICAL_NAME,
                               (gateways.get("egress") or {}).get("name")),
             "ingress": logs.of("ingress gateway", CANONICAL_NAME,

@@ -11,12 +11,14 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.certs impor
     CertError,
     root_fingerprint,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import (
-    CONFIGMAP,
-    SERVICE_MESH_PEER,
-)
 from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
     TaskError,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.kinds import (
+    CONFIGMAP,
+    EXPORTED_SERVICE_SET,
+    IMPORTED_SERVICE_SET,
+    SERVICE_MESH_PEER,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.naming import (
     ROOT_CERT_KEY,
@@ -24,7 +26,6 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.naming impo
     ca_configmap_name,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.objects import (
-    SMP_API_VERSION,
     ObjectError,
     desired_objects,
     service_sets,
@@ -34,9 +35,6 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.reconcile i
     ensure_absent,
     ensure_present,
 )
-
-EXPORTED_SERVICE_SET = (SMP_API_VERSION, "ExportedServiceSet")
-IMPORTED_SERVICE_SET = (SMP_API_VERSION, "ImportedServiceSet")
 
 
 def _ca_root_of(smp: dict) -> str | None:

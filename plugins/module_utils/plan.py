@@ -16,6 +16,8 @@ from itertools import permutations
 
 from ansible_collections.servicemesh.federation.plugins.module_utils.errors import PlanError
 from ansible_collections.servicemesh.federation.plugins.module_utils.naming import (
+    PASSWORDS_ENV,
+    RESERVED_GATEWAYS,
     ca_configmap_name,
     client_id,
     egress_gateway_name,
@@ -37,9 +39,6 @@ CLUSTER_KEYS = (
     "ca_cert", "validate_certs", "name", "oauth_host",
 )
 SECRET_CLUSTER_KEYS = ("api_key", "password")
-# Names a YAML file of passwords by cluster name (the AWX credential type
-# "Service Mesh federation cluster passwords"; read in module_utils/cluster_passwords.py).
-PASSWORDS_ENV = "FEDERATION_CLUSTER_PASSWORDS"
 HIDDEN = "<hidden>"
 OVERRIDE_KEYS = ("addresses", "discovery_port", "service_port", "ingress_gateway", "egress_gateway",
                  "ingress_service")
@@ -48,8 +47,6 @@ INGRESS_SERVICE_TYPES = ("LoadBalancer", "NodePort")
 NODE_PORT_KEYS = ("discovery", "service")
 NODE_PORT_RANGE = (30000, 32767)  # the API server's default service-node-port-range
 GATEWAY_MODES = ("managed", "external")
-# The operator reserves these gateway names (fact sheet §4.2).
-RESERVED_GATEWAYS = ("istio-ingressgateway", "istio-egressgateway")
 # A peer named "istio" (or "ossm") would get the CA ConfigMap "istio-ca-root-cert" (or
 # "ossm-ca-root-cert"): the name of the mesh's OWN root ConfigMap (fact sheet §2).
 RESERVED_MESH_NAMES = ("istio", "ossm")
@@ -738,7 +735,8 @@ def build_plan(meshes: dict, links: list | None = None, env_auth: bool = False,
             for kind in ("ingress", "egress"):
                 gw = gateway(name, peer, kind)
                 field = f"mesh_peers.{peer}.{kind}_gateway"
-                default = gw == f"{kind}-{peer}"
+                default = gw == (ingress_gateway_name(peer) if kind == "ingress"
+                                  else egress_gateway_name(peer))
                 if default and not by_name[peer]["_valid_name"]:
                     continue  # the peer's name is already reported; don't repeat it per mesh
                 err = gateway_name_error(gw)

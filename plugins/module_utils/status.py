@@ -18,6 +18,11 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.servicemesh.federation.plugins.module_utils.naming import (
+    egress_gateway_name,
+    ingress_gateway_name,
+)
+
 NO_STATUS_MEANING = ("no discovery status: the CA ConfigMap is missing or lacks the key "
                      "root-cert.pem (or certificateChain names a wrong kind), or federation is "
                      "disabled in istiod")
@@ -217,9 +222,9 @@ def diagnostic_pointers(mesh: str, peer: str, link: dict | None = None) -> list[
     """Where to look when mesh -> peer fails (fact sheet §6.1), named from the plan when known."""
     link = link or {}
     ns = link.get("namespace", f"{mesh}'s control plane namespace")
-    egress = link.get("egress_gateway", f"egress-{peer}")
+    egress = link.get("egress_gateway", egress_gateway_name(peer))
     peer_ns = link.get("peer_namespace", f"{peer}'s control plane namespace")
-    ingress = link.get("peer_ingress_gateway", f"ingress-{mesh}")
+    ingress = link.get("peer_ingress_gateway", ingress_gateway_name(mesh))
     return [
         f"istiod of mesh {mesh} (namespace {ns}), federation log scope",
         f"egress gateway {egress} of mesh {mesh} (namespace {ns}), access log",

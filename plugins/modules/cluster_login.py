@@ -140,12 +140,14 @@ from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import ( 
 )
 
 from ansible_collections.servicemesh.federation.plugins.module_utils.cluster_passwords import (  # noqa: E402,E501
-    PASSWORDS_ENV,
     PasswordsError,
     password_for,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.common import (  # noqa: E402
     argspec,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.naming import (  # noqa: E402,E501
+    PASSWORDS_ENV,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.oauth import (  # noqa: E402
     HAS_REQUESTS,

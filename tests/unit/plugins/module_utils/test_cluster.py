@@ -9,8 +9,6 @@ from kubernetes.dynamic.exceptions import ResourceNotFoundError, api_exception
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import (
-    CONFIGMAP,
-    SERVICE_MESH_PEER,
     Cluster,
     describe,
 )
@@ -20,6 +18,10 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.errors impo
     ConnectionFailed,
     CredentialsRejected,
     NotServed,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.kinds import (
+    CONFIGMAP,
+    SERVICE_MESH_PEER,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.retry import Policy
 

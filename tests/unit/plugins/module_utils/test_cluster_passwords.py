@@ -11,13 +11,15 @@ from ansible_collections.servicemesh.federation.plugins.action.federation_plan i
     passwords_file,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.cluster_passwords import (
-    PASSWORDS_ENV,
     PasswordsError,
     password_for,
     read_passwords,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
     PlanError,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.naming import (
+    PASSWORDS_ENV,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.plan import (
     build_plan,

@@ -10,7 +10,6 @@ from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnection
 
 from ansible_collections.servicemesh.federation.plugins.module_utils import cluster as cluster_mod
 from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import (
-    CONFIGMAP,
     Cluster,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
@@ -18,6 +17,9 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.errors impo
     ClusterError,
     ConnectionFailed,
     CredentialsRejected,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.kinds import (
+    CONFIGMAP,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.retry import Policy, transient
 

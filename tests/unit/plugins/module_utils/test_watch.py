@@ -5,11 +5,11 @@ import pytest
 from fake_cluster import Clock, ScriptedCluster
 from scripted_kinds import KindScriptedCluster
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import (
-    SERVICE_MESH_PEER,
-)
 from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
     ClusterError,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.kinds import (
+    SERVICE_MESH_PEER,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.watch import (
     wait_for,
