@@ -9,6 +9,7 @@ Problem messages never contain credential values (api_key, password, kubeconfig)
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -58,12 +59,14 @@ USER_VARIABLES = ("federation_links", "federation_wait_timeout", "federation_tak
 # (federation_plan_mesh, federation_wait_peers, ...), so such names are the collection's own,
 # not user typos, even though some share a prefix with a user variable (federation_gateways_*).
 # A role-prefixed name is still a typo when it is a near miss of a user variable
-# (federation_wait_timout): no role name is within TYPO_DISTANCE edits of one (unit tested).
+# (federation_wait_timout): no role name is as similar as TYPO_CUTOFF to one (unit tested).
 ROLE_PREFIXES = ("plan", "login", "inspect", "gateways", "apply", "wait", "report")
 # What the playbooks publish with set_stats: AWX hands a job's artifacts to the next workflow
 # node as extra variables (verify.yml after federate.yml gets federation_matrix).
 PUBLISHED_VARIABLES = ("federation_matrix",)
-TYPO_DISTANCE = 2
+# difflib's similarity ratio from which a name is a typo of a user variable: one or two letters
+# off (federation_link, federation_takeover), not a role's own federation_report_drift (0.91).
+TYPO_CUTOFF = 0.93
 # Strings Ansible reads as booleans, as `-e federation_take_over=true` passes them.
 BOOL_STRINGS = ("true", "false", "yes", "no", "on", "off")
 
@@ -174,20 +177,9 @@ def port_error(value) -> str | None:
     return None
 
 
-def _edit_distance(a: str, b: str) -> int:
-    row = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        prev, row[0] = row[0], i
-        for j, cb in enumerate(b, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
-    return row[-1]
-
-
 def _near_user_variable(name: str) -> str | None:
-    for known in USER_VARIABLES:
-        if _edit_distance(name, known) <= TYPO_DISTANCE:
-            return known
-    return None
+    close = difflib.get_close_matches(name, USER_VARIABLES, n=1, cutoff=TYPO_CUTOFF)
+    return close[0] if close else None
 
 
 def unknown_variable_error(name: str) -> str | None:
