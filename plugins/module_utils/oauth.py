@@ -161,20 +161,38 @@ def _status_message(response) -> str:
         return response.reason
 
 
-def session_params(module) -> dict:
-    """Host, credentials and TLS settings from the task options or the K8S_AUTH_* variables,
-    resolved by kubernetes.core exactly as for its own modules."""
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import (
-        _create_auth_spec,
+def _auth_option(params: dict, name: str):
+    """One connection setting as kubernetes.core's client resolves it (k8s/client.py): the task
+    option (AUTH_ARG_MAP: the client's name -> the option's), else K8S_AUTH_<OPTION> or
+    K8S_AUTH_<NAME>; a boolean from the environment is false for 0 / false / no."""
+    from ansible_collections.kubernetes.core.plugins.module_utils.args_common import (
+        AUTH_ARG_MAP,
+        AUTH_ARG_SPEC,
     )
 
-    auth = _create_auth_spec(module)
+    option = AUTH_ARG_MAP[name]
+    if params.get(option) is not None:
+        return params[option]
+    value = (os.environ.get(f"K8S_AUTH_{option.upper()}")
+             or os.environ.get(f"K8S_AUTH_{name.upper()}"))
+    if value is not None and AUTH_ARG_SPEC[option].get("type") == "bool":
+        return value.lower() not in ("0", "false", "no")
+    return value
+
+
+def session_params(module) -> dict:
+    """Host, credentials and TLS settings from the task options or the K8S_AUTH_* variables,
+    resolved as kubernetes.core resolves them for its own modules (through its public
+    argument map: its client's private _create_auth_spec is not an interface)."""
+    def auth(name):
+        return _auth_option(module.params, name)
+
     return {
-        "host": (auth.get("host") or "").rstrip("/"),
-        "username": auth.get("username"),
-        "password": auth.get("password"),
-        "api_key": auth.get("api_key"),
-        "verify": tls_verify(auth.get("verify_ssl"), auth.get("ssl_ca_cert")),
+        "host": (auth("host") or "").rstrip("/"),
+        "username": auth("username"),
+        "password": auth("password"),
+        "api_key": auth("api_key"),
+        "verify": tls_verify(auth("verify_ssl"), auth("ssl_ca_cert")),
         "oauth_host": module.params.get("oauth_host"),
     }
 
