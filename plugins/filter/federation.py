@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.report import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.failures import (
     describe_failures,
-    render_failures,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.status import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.matrix import (
     build_matrix,
     planned_services_of,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.report_text import (
+    render_failures,
     render_matrix,
 )
 

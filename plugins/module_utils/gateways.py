@@ -498,7 +498,7 @@ def _prune_filter(peers: list | None) -> Callable[[Key], bool] | None:
     return lambda key: key[1] in names
 
 
-def check_input(params: dict) -> dict[Key, dict]:
+def desired_from_params(params: dict) -> dict[Key, dict]:
     """The desired entries (none for state=absent); bad input fails before any request."""
     if params.get("state") == "absent":
         return {}
@@ -560,7 +560,7 @@ def _decide_and_write(cluster, namespace: str, desired: dict[Key, dict], params:
     raise AssertionError("unreachable")  # the last attempt returns or raises
 
 
-def apply_state(cluster, params: dict, check_mode: bool, desired: dict[Key, dict],
+def converge(cluster, params: dict, check_mode: bool, desired: dict[Key, dict],
                 clock: Callable[[], float] = time.monotonic) -> dict:
     namespace = params["namespace"]
     absent = params.get("state") == "absent"

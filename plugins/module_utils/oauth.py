@@ -197,7 +197,7 @@ def session_params(module) -> dict:
     }
 
 
-def apply_state(params: dict, state: str) -> dict:
+def login_or_revoke(params: dict, state: str) -> dict:
     """Log in (state present) or revoke (state absent); the module's result."""
     needed = ["host"] + (["username", "password"] if state == "present" else ["api_key"])
     missing = [name for name in needed if not params.get(name)]

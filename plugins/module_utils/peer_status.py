@@ -1,284 +1,218 @@
-# Copyright: (c) 2026, servicemesh.federation contributors
+# Copyright (c) servicemesh.federation contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Discovery status of one mesh's ServiceMeshPeers (federation_status), with diagnostics.
+"""Read ServiceMeshPeer discovery status and build the federation matrix.
 
-For a peer that is not connected, gather what the API offers about it, following the
-troubleshooting pointers (fact sheet §6.1): the ServiceMeshPeer's Events and the last lines of
-this mesh's istiod and of its egress / ingress gateway for that peer. A cluster that does not
-serve pod logs (or a Role that does not allow them) gives a note instead of a failure.
+Semantics (fact sheet §1.2): each istiod pod has one entry, in ``active`` when its outbound
+``watch`` is connected, else in ``inactive``. ``watch`` proves this mesh reaches the peer;
+``remotes`` (on any entry, active or inactive) prove the peer's istiod reaches this mesh.
+``lastDisconnectStatus`` is never cleared, so it is only evidence while not connected.
 
-With planned services, each peer's ImportedServiceSet and ExportedServiceSet (named after the
-peer) are read too, and a peer is done only when it is connected and they show every planned
-import imported and every planned export exported (status.evaluate_services). Waiting watches
-each kind in turn (watch.wait_for_all): one watch per kind in the namespace, never one per peer.
+Services (fact sheet §3): the importing mesh's ImportedServiceSet ``<peer>`` lists in
+``status.importedServices`` EVERY service the peer exports to it, those that no import rule
+matched with an empty ``localService``; so a planned import is done only with a non-empty
+``localService.hostname``. The exporter's ExportedServiceSet ``<peer>`` lists in
+``status.exportedServices`` what it actually exports. Both are written by the leader istiod only.
 """
 
 from __future__ import annotations
 
-import time
+import re
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
-    ClusterError,
-    TaskError,
+NO_STATUS_MEANING = ("no discovery status: the CA ConfigMap is missing or lacks the key "
+                     "root-cert.pem (or certificateChain names a wrong kind), or federation is "
+                     "disabled in istiod")
+MISSING_MEANING = "the ServiceMeshPeer does not exist"
+# Why a planned import is not imported (fact sheet §3.2, §6.2 rows 4 and 5).
+NOT_EXPORTED_CAUSE = (
+    "not exported by the peer (the peer's ExportedServiceSet has no rule for it, the rule was "
+    "skipped by istiod, the Service does not exist or is not in a member namespace of the peer, "
+    "or a name typo)")
+NOT_MATCHED_CAUSE = (
+    "exported by the peer but no import rule of this mesh matched it (or istiod skipped the "
+    "rule: importAsLocal without an alias namespace, a domainSuffix equal to svc.cluster.local)")
+NO_ISS_CAUSE = "the ImportedServiceSet does not exist"
+NO_ISS_STATUS_CAUSE = ("the ImportedServiceSet has no status yet (the leader istiod writes it "
+                       "once the ServiceMeshPeer exists)")
+NOT_CONNECTED_CAUSE = "the direction is not connected yet"
+# Why a planned export is not listed in this mesh's ExportedServiceSet status (§3.1).
+NO_ESS_CAUSE = "the ExportedServiceSet does not exist"
+NO_ESS_STATUS_CAUSE = ("the ExportedServiceSet has no status yet (the leader istiod writes it "
+                       "once the ServiceMeshPeer exists)")
+NOT_LISTED_CAUSE = (
+    "not exported: the Service does not exist or is not in a member namespace, no export rule "
+    "matches it (rules match the Service's labels, first match wins), or istiod skipped the rule")
+# (match, short state, meaning): fact sheet §1.2 (status values) and §5 (mismatch table).
+_MEANINGS = (
+    ("503", "503",
+     "the local egress gateway got no usable answer from the peer: the peer's ServiceMeshPeer "
+     "for this mesh is missing, remote addresses/ports are wrong, the load balancer is not L4 or "
+     "a firewall blocks it, or TLS fails (wrong or missing peer root, wrong trust domain). "
+     "A 503 is also normal for a short time after creation"),
+    ("403", "403",
+     "the peer's ingress gateway rejected this mesh's egress identity: the clientID in the "
+     "peer's ServiceMeshPeer for this mesh does not match this mesh's egress gateway service "
+     "account (trust domain, namespace or gateway name)"),
+    ("404", "404",
+     "the local egress gateway has no discovery route for the peer yet: egress gateway "
+     "name or labels do not match, or its configuration is out of date with spec.remote"),
+    ("400", "400",
+     "the peer's istiod has no ServiceMeshPeer with the name its ingress gateway rewrites to "
+     "(the peer's ServiceMeshPeer for this mesh is missing or named differently)"),
+    ("no such host", "no-such-host",
+     "the local egress gateway Service does not resolve: wrong spec.gateways.egress.name, "
+     "gateway not enabled in the control plane, or its Service is missing"),
+    ("connection refused", "refused",
+     "nothing listens behind the local egress gateway Service on port 8188: gateway pods not "
+     "running, or the Service lacks port 8188"),
+    ("200", "closed",
+     "an established watch ended; istiod reconnects by itself (normal around restarts)"),
+    ("context canceled", "canceled",
+     "the watch was cancelled (istiod restarting or the ServiceMeshPeer changing)"),
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.kinds import (
-    DEPLOYMENT,
-    EVENT,
-    EXPORTED_SERVICE_SET,
-    IMPORTED_SERVICE_SET,
-    POD,
-    SERVICE_MESH_PEER,
-)
-from ansible_collections.servicemesh.federation.plugins.module_utils.naming import ISTIOD_LABEL
-from ansible_collections.servicemesh.federation.plugins.module_utils.status import (
-    evaluate_peer,
-    evaluate_services,
-)
-from ansible_collections.servicemesh.federation.plugins.module_utils.watch import wait_for_all
-
-CANONICAL_NAME = "service.istio.io/canonical-name"
-LOG_LINES = 40
-REWRITE_GRACE = 30  # seconds to wait for istiod to rewrite the status of a changed peer
+_EMPTY_MEANING = ("no connection attempt has finished yet: istiod is still connecting (an "
+                  "unreachable address can take a while to time out) or has just started")
+_UNKNOWN_MEANING = "unrecognised status; read the logs named in the diagnostic pointers"
 
 
-def planned_services(services: dict | None, namespace: str = "") -> dict:
-    """Check the `services` option: peer -> {"imports": [exported name], "exports": [...]}."""
-    planned, problems = {}, []
-    for peer, entry in (services or {}).items():
-        if not isinstance(entry, dict):
-            problems.append(f"services.{peer}: expected a mapping with imports and/or exports, "
-                            f"got {type(entry).__name__}")
-            continue
-        unknown = sorted(set(entry) - {"imports", "exports"})
-        if unknown:
-            problems.append(f"services.{peer}: unknown key(s) {', '.join(map(str, unknown))} "
-                            "(allowed: imports, exports)")
-        lists = {}
-        for key in ("imports", "exports"):
-            names = entry.get(key) or []
-            if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
-                problems.append(f"services.{peer}.{key}: expected a list of exported service "
-                                "names (<name>.<namespace>.svc.<mesh>-exports.local)")
-                names = []
-            lists[key] = list(dict.fromkeys(names))
-        planned[str(peer)] = lists
-    if problems:
-        where = f" (mesh namespace {namespace})" if namespace else ""
-        raise TaskError(f"bad planned services{where}: " + "; ".join(problems))
-    return planned
+
+def classify(last_disconnect_status: str | None) -> tuple[str, str]:
+    text = (last_disconnect_status or "").strip()
+    if not text:
+        return "inactive", _EMPTY_MEANING
+    for match, state, meaning in _MEANINGS:
+        if match.isdigit() and re.match(match + r"\b", text):
+            return state, meaning
+        if not match.isdigit() and match in text:
+            return state, meaning
+    return "inactive", _UNKNOWN_MEANING
 
 
-def _wanted(names: list | None, planned: dict, objects: dict) -> list:
-    return sorted(set(names) | set(planned)) if names else sorted(set(objects) | set(planned))
+
+def explain(last_disconnect_status: str | None) -> str:
+    """What a watch's lastDisconnectStatus usually means (fact sheet §5 / §6)."""
+    return classify(last_disconnect_status)[1]
 
 
-def _all_connected(names: list | None, planned: dict):
-    def done(objects: dict) -> bool:
-        return all(evaluate_peer(objects.get(n))["connected"]
-                   for n in _wanted(names, planned, objects))
-    return done
+
+def _entries(discovery: dict, key: str) -> list[dict]:
+    return [e for e in (discovery.get(key) or []) if isinstance(e, dict)]
 
 
-def _all_imported(planned: dict):
-    def done(sets: dict) -> bool:
-        # connected=True: the connection is the ServiceMeshPeers' condition, not this one
-        return all(not evaluate_services(True, sets.get(peer), None, entry["imports"])["missing"]
-                   for peer, entry in planned.items())
-    return done
 
-
-def _all_exported(planned: dict):
-    def done(sets: dict) -> bool:
-        return all(not evaluate_services(True, None, sets.get(peer), (), entry["exports"])
-                   ["exports_missing"] for peer, entry in planned.items())
-    return done
-
-
-def _conditions(names: list | None, planned: dict, peers_done) -> dict:
-    """The condition per kind to wait for; a set kind only when some peer plans it."""
-    conditions = {SERVICE_MESH_PEER: peers_done}
-    if any(entry["imports"] for entry in planned.values()):
-        conditions[IMPORTED_SERVICE_SET] = _all_imported(planned)
-    if any(entry["exports"] for entry in planned.values()):
-        conditions[EXPORTED_SERVICE_SET] = _all_exported(planned)
-    return conditions
-
-
-def _events(cluster, namespace: str, name: str) -> list:
-    selector = f"involvedObject.kind=ServiceMeshPeer,involvedObject.name={name}"
-    try:
-        items = cluster.list(EVENT, namespace, field_selector=selector)
-    except ClusterError as exc:
-        return [{"note": f"events not readable: {exc.reason}"}]
-    items.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
-    return [{"type": e.get("type"), "reason": e.get("reason"), "message": e.get("message"),
-             "count": e.get("count"), "last_seen": e.get("lastTimestamp") or e.get("eventTime")}
-            for e in items]
-
-
-class _Logs:
-    """Pod logs, read at most once per pod (istiod is shared by every peer)."""
-
-    def __init__(self, cluster, namespace: str) -> None:
-        self.cluster = cluster
-        self.namespace = namespace
-        self._cache: dict[str, dict] = {}
-        try:
-            self.pods = cluster.list(POD, namespace)
-            self.note = None
-        except ClusterError as exc:
-            self.pods, self.note = [], f"pods not readable: {exc.reason}"
-
-    def _pod(self, label: str, value: str) -> dict | None:
-        matching = [p for p in self.pods
-                    if ((p["metadata"].get("labels") or {}).get(label)) == value]
-        running = [p for p in matching if (p.get("status") or {}).get("phase") == "Running"]
-        return (running or matching or [None])[0]
-
-    def of(self, component: str, label: str, value: str | None) -> dict:
-        if self.note:
-            return {"component": component, "note": self.note}
-        if not value:
-            return {"component": component, "note": "not named in the ServiceMeshPeer spec"}
-        pod = self._pod(label, value)
-        if pod is None:
-            return {"component": component,
-                    "note": f"no pod labelled {label}={value} in {self.namespace}"}
-        name = pod["metadata"]["name"]
-        if name not in self._cache:
-            entry = {"component": component, "pod": name}
-            try:
-                entry["lines"] = self.cluster.pod_log(self.namespace, name,
-                                                      tail_lines=LOG_LINES).splitlines()
-            except ClusterError as exc:
-                entry["note"] = f"log not served by the API: {exc.reason}"
-            self._cache[name] = entry
-        return dict(self._cache[name], component=component)
-
-
-def _diagnostics(cluster, namespace: str, name: str, smp: dict | None, logs: _Logs) -> dict:
-    gateways = ((smp or {}).get("spec") or {}).get("gateways") or {}
+def evaluate_peer(smp: dict | None) -> dict:
+    """Evaluate one ServiceMeshPeer's status as seen in its own cluster."""
+    if smp is None:
+        return {
+            "exists": False, "has_status": False,
+            "watch": {"connected": False, "state": "missing", "pods": [],
+                      "last_disconnect_status": None, "meaning": MISSING_MEANING},
+            "remote": {"connected": False, "sources": []},
+            "connected": False,
+        }
+    discovery = (smp.get("status") or {}).get("discoveryStatus") or {}
+    active, inactive = _entries(discovery, "active"), _entries(discovery, "inactive")
+    pods, sources = [], []
+    for group, entries in (("active", active), ("inactive", inactive)):
+        for entry in entries:
+            watch = entry.get("watch") or {}
+            pods.append({
+                "pod": entry.get("pod"),
+                "list": group,
+                "connected": watch.get("connected") is True,
+                "last_disconnect_status": watch.get("lastDisconnectStatus") or None,
+                "last_connected": watch.get("lastConnected"),
+                "last_full_sync": watch.get("lastFullSync"),
+            })
+            for remote in entry.get("remotes") or []:
+                sources.append({"pod": entry.get("pod"), "source": remote.get("source"),
+                                "connected": remote.get("connected") is True})
+    has_status = bool(pods)
+    watch_connected = bool(active) and not inactive and all(p["connected"] for p in pods)
+    if not has_status:
+        state, last, meaning = "no-status", None, NO_STATUS_MEANING
+    elif watch_connected:
+        # A leftover lastDisconnectStatus (e.g. 503 from start-up) is not an error here.
+        state, meaning = "connected", None
+        last = next((p["last_disconnect_status"] for p in pods if p["last_disconnect_status"]),
+                    None)
+    else:
+        state = "inactive"
+        failing = [p for p in pods if not p["connected"]]
+        last = next((p["last_disconnect_status"] for p in failing if p["last_disconnect_status"]),
+                    None)
+        meaning = explain(last)
+    remote_connected = any(s["connected"] for s in sources)
     return {
-        "events": _events(cluster, namespace, name) if smp else [],
-        "logs": {
-            "istiod": logs.of("istiod", *ISTIOD_LABEL),
-            "egress": logs.of("egress gateway", CANONICAL_NAME,
-                              (gateways.get("egress") or {}).get("name")),
-            "ingress": logs.of("ingress gateway", CANONICAL_NAME,
-                               (gateways.get("ingress") or {}).get("name")),
-        },
+        "exists": True,
+        "has_status": has_status,
+        "watch": {"connected": watch_connected, "state": state, "pods": pods,
+                  "last_disconnect_status": last, "meaning": meaning},
+        "remote": {"connected": remote_connected, "sources": sources},
+        "connected": watch_connected and remote_connected,
     }
 
 
-def readiness(deployment: dict) -> dict | None:
-    """A Deployment's readiness as the Deployment controller reports it; None before the
-    controller has written any status (nothing is known yet)."""
-    status = deployment.get("status") or {}
-    if "observedGeneration" not in status and not status.get("conditions"):
+
+def unique_names(names) -> list[str]:
+    return list(dict.fromkeys(n for n in names or () if n))
+
+
+
+def _listed(service_set: dict | None, key: str) -> dict | None:
+    """exportedName -> localService.hostname ("" when unmatched) from an ESS / ISS status, or
+    None when the set has no status yet."""
+    status = (service_set or {}).get("status")
+    if not isinstance(status, dict):
         return None
-    name = deployment["metadata"]["name"]
-    replicas = (deployment.get("spec") or {}).get("replicas", 1)
-    ready = status.get("readyReplicas") or 0
-    return {"deployment": name, "namespace": deployment["metadata"].get("namespace"),
-            "ready": ready > 0, "ready_replicas": ready, "replicas": replicas,
-            "text": f"Deployment {name} {ready}/{replicas}"}
+    return {e.get("exportedName"): ((e.get("localService") or {}).get("hostname") or "")
+            for e in status.get(key) or [] if isinstance(e, dict)}
 
 
-def control_plane(cluster, namespace: str, smps: dict) -> dict:
-    """Readiness of this mesh's istiod and of the gateways its ServiceMeshPeers name (OSSM names
-    a gateway's Deployment after the gateway): one list of the namespace's Deployments.
 
-    A component without a Deployment (or with no status yet) is None: unknown, never blamed.
+def evaluate_services(watch_connected: bool, imported_set: dict | None,
+                      exported_set: dict | None, imports=(), exports=()) -> dict:
+    """The planned services of one peer, as this mesh's ImportedServiceSet and ExportedServiceSet
+    named after the peer show them (``None``: the set does not exist).
+
+    ``imports``: exported names this mesh should import from the peer; ``exports``: exported
+    names this mesh should export to it. A missing one carries its likely cause.
     """
-    try:
-        deployments = {d["metadata"]["name"]: d for d in cluster.list(DEPLOYMENT, namespace)}
-    except ClusterError as exc:
-        return {"istiod": None, "gateways": {}, "note": f"Deployments not readable: {exc.reason}"}
-    istiods = [readiness(d) for d in deployments.values()
-               if (d["metadata"].get("labels") or {}).get(ISTIOD_LABEL[0]) == ISTIOD_LABEL[1]]
-    istiods = [r for r in istiods if r]
-    # Several istiod Deployments (revisions): one that is ready serves the mesh.
-    istiod = next((r for r in istiods if r["ready"]), istiods[0] if istiods else None)
-    gateways = {}
-    for smp in smps.values():
-        for side in ("ingress", "egress"):
-            name = ((((smp.get("spec") or {}).get("gateways") or {}).get(side)) or {}).get("name")
-            if name and name in deployments:
-                gateways[name] = readiness(deployments[name])
-    return {"istiod": istiod, "gateways": gateways, "note": None}
-
-
-def _components(smp: dict | None, plane: dict) -> dict:
-    """The readiness of what one peer's direction goes through on this mesh's side."""
-    gateways = ((smp or {}).get("spec") or {}).get("gateways") or {}
-    names = {side: (gateways.get(side) or {}).get("name") for side in ("ingress", "egress")}
-    return {"istiod": plane["istiod"],
-            "gateways": {side: plane["gateways"].get(name) if name else None
-                         for side, name in names.items()}}
-
-
-def _rewritten(reconfigured: dict):
-    def done(objects: dict) -> bool:
-        return all((objects.get(name) or {}).get("status") != before
-                   for name, before in reconfigured.items())
-    return done
-
-
-def status(cluster, namespace: str, names: list | None, wait: bool, timeout: float,
-           reconfigured: dict | None = None, services: dict | None = None,
-           clock=time.monotonic) -> dict:
-    """Evaluate the peers (all in the namespace when `names` is empty), optionally waiting.
-
-    `reconfigured` maps peers this run changed to their status before the change: while a peer
-    still shows exactly that status, istiod has not acted on the change and "connected" may be
-    stale, so the wait first asks for a rewritten status as well. istiod rewrites it when it
-    restarts the watch; if it has not within REWRITE_GRACE seconds (e.g. a change it only
-    reads at its next resync), the current status is taken as it is.
-
-    `services` (see planned_services) adds, per peer, the planned imports and exports that
-    must show in the peer's ImportedServiceSet / ExportedServiceSet status.
-    """
-    started = clock()
-    planned = planned_services(services, namespace)
-    connected = _all_connected(names, planned)
-    if wait:
-        seen, finished = {}, False
-        if reconfigured:
-            rewritten = _rewritten(reconfigured)
-            seen, finished = wait_for_all(
-                cluster, namespace,
-                _conditions(names, planned, lambda o: rewritten(o) and connected(o)),
-                min(timeout, REWRITE_GRACE), clock=clock)
-        if not finished:
-            seen = wait_for_all(cluster, namespace, _conditions(names, planned, connected),
-                                max(0, timeout - (clock() - started)), clock=clock)[0]
-    else:
-        seen = {gvk: {item["metadata"]["name"]: item for item in cluster.list(gvk, namespace)}
-                for gvk in _conditions(names, planned, connected)}
-    objects = seen[SERVICE_MESH_PEER]
-    imported_sets = seen.get(IMPORTED_SERVICE_SET, {})
-    exported_sets = seen.get(EXPORTED_SERVICE_SET, {})
-    wanted = _wanted(names, planned, objects)
-    peers = {name: evaluate_peer(objects.get(name)) for name in wanted}
-    for name, entry in planned.items():
-        peers[name]["services"] = evaluate_services(
-            peers[name]["watch"]["connected"], imported_sets.get(name), exported_sets.get(name),
-            entry["imports"], entry["exports"])
-    for result in peers.values():
-        result["done"] = result["connected"] and result.get("services", {}).get("done", True)
-    failing = [name for name in wanted if not peers[name]["done"]]
-    plane = control_plane(cluster, namespace, objects)
-    for name in wanted:
-        # Not connected because istiod or a gateway is not ready: a mesh-level cause (report.py).
-        peers[name].update(_components(objects.get(name), plane))
-    if failing:
-        logs = _Logs(cluster, namespace)
-        for name in failing:
-            peers[name].update(_diagnostics(cluster, namespace, name, objects.get(name), logs))
+    imports, exports = unique_names(imports), unique_names(exports)
+    listed = _listed(imported_set, "importedServices")
+    imported, missing = [], []
+    for name in imports:
+        hostname = (listed or {}).get(name)
+        if hostname:
+            imported.append({"exported_name": name, "hostname": hostname})
+            continue
+        if imported_set is None:
+            cause = NO_ISS_CAUSE
+        elif listed is not None and name in listed:
+            cause = NOT_MATCHED_CAUSE  # a rule problem, whatever the connection does
+        elif not watch_connected:
+            cause = NOT_CONNECTED_CAUSE
+        elif listed is None:
+            cause = NO_ISS_STATUS_CAUSE
+        else:
+            cause = NOT_EXPORTED_CAUSE
+        missing.append({"exported_name": name, "cause": cause})
+    exported = _listed(exported_set, "exportedServices")
+    exported_services, exports_missing = [], []
+    for name in exports:
+        if exported is not None and name in exported:
+            exported_services.append(name)
+            continue
+        cause = (NO_ESS_CAUSE if exported_set is None
+                 else NO_ESS_STATUS_CAUSE if exported is None else NOT_LISTED_CAUSE)
+        exports_missing.append({"exported_name": name, "cause": cause})
     return {
-        "peers": peers,
-        "istiod": plane["istiod"],
-        "all_connected": all(peers[name]["connected"] for name in wanted),
-        "all_done": not failing,
-        "elapsed": round(clock() - started, 1),
+        "expected": len(imports),
+        "imported": len(imported),
+        "imported_services": imported,
+        "missing": missing,
+        "exports_expected": len(exports),
+        "exported": len(exported_services),
+        "exported_services": exported_services,
+        "exports_missing": exports_missing,
+        "done": not missing and not exports_missing,
     }

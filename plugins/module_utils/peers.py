@@ -101,14 +101,14 @@ def remove(cluster, namespace: str, peers: list | None, check_mode: bool) -> dic
     return result
 
 
-def check_input(params: dict) -> list[dict]:
+def desired_from_params(params: dict) -> list[dict]:
     """The desired objects for state=present (built and checked before any request)."""
     if params["state"] != "present":
         return []
     return desired_state(params["namespace"], params["links"], params["peer_facts"])
 
 
-def apply_state(cluster, params: dict, check_mode: bool, desired: list[dict]) -> dict:
+def converge(cluster, params: dict, check_mode: bool, desired: list[dict]) -> dict:
     if params["state"] == "present":
         scope = params.get("prune_peers")
         # A set is named after its peer: those of peers outside this run (--limit) stay.

@@ -152,7 +152,7 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.naming impo
 from ansible_collections.servicemesh.federation.plugins.module_utils.oauth import (  # noqa: E402
     HAS_REQUESTS,
     OAuthError,
-    apply_state,
+    login_or_revoke,
     session_params,
 )
 
@@ -189,7 +189,7 @@ def main():
     try:
         if module.params["state"] == "present" and not params["password"]:
             params["password"] = file_password(module)
-        result = apply_state(params, module.params["state"])
+        result = login_or_revoke(params, module.params["state"])
     except (OAuthError, PasswordsError) as exc:
         module.fail_json(msg=str(exc))
     except Exception as exc:  # pylint: disable=broad-exception-caught

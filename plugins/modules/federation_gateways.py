@@ -213,8 +213,8 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.common impo
     run,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.gateways import (  # noqa: E402
-    apply_state,
-    check_input,
+    converge,
+    desired_from_params,
 )
 
 
@@ -233,8 +233,8 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    run(module, lambda cluster, desired: apply_state(cluster, params, module.check_mode, desired),
-        check_input=lambda: check_input(params))
+    run(module, lambda cluster, desired: converge(cluster, params, module.check_mode, desired),
+        check_input=lambda: desired_from_params(params))
 
 
 if __name__ == "__main__":

@@ -194,8 +194,8 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.common impo
     run,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.peers import (  # noqa: E402
-    apply_state,
-    check_input,
+    converge,
+    desired_from_params,
 )
 
 
@@ -215,8 +215,8 @@ def main():
     params = module.params
     if params["state"] == "present" and not HAS_CRYPTOGRAPHY:  # the roots' fingerprints
         module.fail_json(msg=missing_required_lib("cryptography"))
-    run(module, lambda cluster, desired: apply_state(cluster, params, module.check_mode, desired),
-        check_input=lambda: check_input(params))
+    run(module, lambda cluster, desired: converge(cluster, params, module.check_mode, desired),
+        check_input=lambda: desired_from_params(params))
 
 
 if __name__ == "__main__":

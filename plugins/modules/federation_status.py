@@ -202,7 +202,7 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.common impo
     argspec,
     run,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.peer_status import (  # noqa: E402
+from ansible_collections.servicemesh.federation.plugins.module_utils.mesh_status import (  # noqa: E402
     planned_services,
     status,
 )

@@ -1,10 +1,12 @@
-"""The federation matrix filters: thin wrappers over module_utils/status.py."""
+"""The federation matrix filters: thin wrappers over module_utils/matrix.py and report_text.py."""
 
 import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.servicemesh.federation.plugins.filter.federation import FilterModule
-from ansible_collections.servicemesh.federation.plugins.module_utils.status import evaluate_peer
+from ansible_collections.servicemesh.federation.plugins.module_utils.peer_status import (
+    evaluate_peer,
+)
 
 FILTERS = FilterModule().filters()
 

@@ -1,4 +1,4 @@
-"""The report file filters: thin wrappers over module_utils/reports.py, with clear errors."""
+"""The report file filters: thin wrappers over module_utils/report_files.py, with clear errors."""
 
 import json
 import xml.etree.ElementTree as ET
@@ -7,8 +7,10 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.servicemesh.federation.plugins.filter.reports import FilterModule
-from ansible_collections.servicemesh.federation.plugins.module_utils.status import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.matrix import (
     build_matrix,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.peer_status import (
     evaluate_peer,
 )
 

@@ -15,9 +15,9 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.errors impo
     TaskError,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.gateways import (
-    apply_state,
-    check_input,
+    converge,
     desired_entries,
+    desired_from_params,
     owners,
     wait_for_gateways,
 )
@@ -61,7 +61,7 @@ def smcp(gateways=None, managers=()):
 def run(cluster, links=(), check_mode=False, **params):
     params = {"namespace": NS, "links": list(links), "state": "present", "take_over": False,
               "wait": False, "timeout": 300, **params}
-    return apply_state(cluster, params, check_mode, check_input(params))
+    return converge(cluster, params, check_mode, desired_from_params(params))
 
 
 def spec_gateways(cluster):

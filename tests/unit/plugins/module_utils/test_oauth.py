@@ -5,8 +5,8 @@ import requests
 
 from ansible_collections.servicemesh.federation.plugins.module_utils.oauth import (
     OAuthError,
-    apply_state,
     login,
+    login_or_revoke,
     revoke,
     session_params,
     tls_verify,
@@ -229,7 +229,7 @@ def test_missing_options_are_named_before_any_request(state, given, missing):
     params = {"host": "", "username": None, "password": None, "api_key": None, "verify": True}
     params.update(given)
     with pytest.raises(OAuthError, match=f"state={state} needs .*{missing}"):
-        apply_state(params, state)
+        login_or_revoke(params, state)
 
 
 class _Module:

@@ -16,8 +16,8 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.naming impo
     ROOT_FINGERPRINT_ANNOTATION,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.peers import (
-    apply_state,
-    check_input,
+    converge,
+    desired_from_params,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.plan import build_plan
 
@@ -49,7 +49,7 @@ def params(**overrides):
 
 def run(cluster, check_mode=False, **overrides):
     p = params(**overrides)
-    return apply_state(cluster, p, check_mode, check_input(p))
+    return converge(cluster, p, check_mode, desired_from_params(p))
 
 
 def actions(result):
@@ -303,14 +303,14 @@ def test_a_conflicting_write_of_what_we_want_is_taken_as_done():
 def test_missing_peer_facts_fail_before_any_request():
     p = params(peer_facts={"blue": peer_facts()["blue"]})
     with pytest.raises(TaskError, match="no peer_facts for peer 'green'"):
-        check_input(p)
+        desired_from_params(p)
 
 
 def test_link_for_another_namespace_is_refused():
     links = copy.deepcopy(red_links())
     links[0]["namespace"] = "elsewhere"
     with pytest.raises(TaskError, match="is for namespace 'elsewhere', not 'red-system'"):
-        check_input(params(links=links))
+        desired_from_params(params(links=links))
 
 
 def test_absent_deletes_only_our_objects_peers_first_and_is_idempotent():

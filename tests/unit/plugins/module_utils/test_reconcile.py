@@ -13,8 +13,8 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.errors impo
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.peers import (
     KINDS,
-    apply_state,
-    check_input,
+    converge,
+    desired_from_params,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.reconcile import (
     Kind,
@@ -44,7 +44,7 @@ def run(cluster, check_mode=False, **overrides):
     p = {"namespace": NS, "state": "present", "links": links(), "peer_facts": peer_facts(),
          "take_over": False, "peers": None}
     p.update(overrides)
-    return apply_state(cluster, p, check_mode, check_input(p))
+    return converge(cluster, p, check_mode, desired_from_params(p))
 
 
 def ess(cluster, name="green"):
@@ -221,7 +221,7 @@ def test_absent_for_a_peer_removes_only_its_sets():
 def test_bad_rules_fail_before_any_request():
     bad = links(exports=[{"nameSelector": {"name": "ratings"}}])
     with pytest.raises(TaskError, match="link to peer 'green'.*export_rules must be a list"):
-        check_input({"namespace": NS, "state": "present", "links": bad,
+        desired_from_params({"namespace": NS, "state": "present", "links": bad,
                      "peer_facts": peer_facts()})
 
 

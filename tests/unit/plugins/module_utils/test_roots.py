@@ -28,8 +28,8 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.naming impo
     ROOT_FINGERPRINT_ANNOTATION,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.peers import (
-    apply_state,
-    check_input,
+    converge,
+    desired_from_params,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.plan import (
     build_plan,
@@ -251,7 +251,7 @@ def test_mesh_facts_reads_each_peers_copy_with_its_recorded_fingerprint():
 
 def run(cluster, **overrides):
     p = params(**overrides)
-    return apply_state(cluster, p, False, check_input(p))
+    return converge(cluster, p, False, desired_from_params(p))
 
 
 def test_each_copy_records_the_fingerprint_of_the_root_it_holds():

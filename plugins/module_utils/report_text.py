@@ -1,72 +1,41 @@
 # Copyright (c) servicemesh.federation contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The per-pair report for the directions of a federation matrix that are not connected.
-
-One description per failed direction: the matrix cell's evidence (state, lastDisconnectStatus
-and its usual meaning, where to look), plus - when the federation_status results are given -
-the Events and log lines gathered for that peer: this mesh's istiod and egress gateway, and the
-peer's ingress gateway for this mesh (read from the peer's side). A direction whose planned
-services are not all in names each missing one with its likely cause, and where to look (the
-exporter's ExportedServiceSet status, this mesh's ImportedServiceSet status, istiod on both
-sides).
-
-A direction that fails because a component it needs is not ready (status.component_cause: an
-istiod, an egress or ingress gateway) carries that ``cause``; the text names each such component
-once, with the directions it cuts off, instead of a paragraph per direction.
-"""
+"""The federation report as text, for the run's failure message: the matrix as a fixed-width table
+(render_matrix) and one paragraph per failed direction or component not ready (render_failures),
+from the data of matrix.build_matrix and failures.describe_failures. Pure rendering."""
 
 from __future__ import annotations
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.status import cause_pointers
+from ansible_collections.servicemesh.federation.plugins.module_utils.matrix import (
+    cause_pointers,
+)
 
 LOG_TAIL = 5  # log lines per component in the text; the data keeps all of them
 
 
-def describe_failures(matrix: dict, results: dict | None = None,
-                      plan: dict | None = None) -> list[dict]:
-    """``results[mesh][peer]``: federation_status' peer results; ``plan``: for cluster names."""
-    results = results or {}
-    meshes = (plan or {}).get("meshes") or {}
-    failures = []
-    for mesh, peer in matrix["failed"]:
-        cell = matrix["cells"][mesh][peer]
-        here = results.get(mesh, {}).get(peer) or {}
-        back = results.get(peer, {}).get(mesh) or {}
-        logs = [(here.get("logs") or {}).get("istiod"), (here.get("logs") or {}).get("egress"),
-                (back.get("logs") or {}).get("ingress")]
-        failure = {
-            "direction": f"{mesh} -> {peer}",
-            "state": cell["state"],
-            "summary": cell.get("summary", cell["state"]),
-            "watch_connected": cell["watch"],
-            "remote_seen_by_peer": cell["remote"],
-            "last_disconnect_status": cell["evidence"]["last_disconnect_status"],
-            "meaning": cell["evidence"]["meaning"],
-            "look_at": cell["evidence"]["pointers"],
-            "events": here.get("events") or [],
-            "logs": [log for log in logs if log],
-        }
-        if cell.get("cause"):
-            failure["cause"] = cell["cause"]
-        if cell.get("imports"):
-            failure["imports"] = cell["imports"]
-        if cell.get("exports"):
-            failure["exports"] = cell["exports"]
-        peer_istiod = (back.get("logs") or {}).get("istiod")
-        services_missing = any((cell.get(k) or {}).get("missing") for k in ("imports", "exports"))
-        if services_missing and peer_istiod:  # the exporter's istiod logs skipped export rules
-            failure["logs"].append(dict(peer_istiod, component=f"istiod of {peer}"))
-        if mesh in meshes and peer in meshes:
-            failure["clusters"] = (f"{mesh} on {meshes[mesh]['cluster']}, "
-                                   f"{peer} on {meshes[peer]['cluster']}")
-        failures.append(failure)
-    return failures
+def render_matrix(matrix: dict) -> str:
+    """Fixed-width table: rows are "from" (the mesh holding the ServiceMeshPeer), columns "to".
+
+    A cell is the direction's state, with "imported/planned" when imports are planned."""
+    meshes = matrix["meshes"]
+    corner = "from \\ to"
+    rows = [[corner] + meshes]
+    for mesh in meshes:
+        row = [mesh]
+        for peer in meshes:
+            cell = matrix["cells"].get(mesh, {}).get(peer) or {}
+            row.append(cell.get("summary") or cell.get("state") or "-")
+        rows.append(row)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def _event_text(event: dict) -> str:
     if "note" in event:
         return event["note"]
     return f"{event.get('type') or ''} {event.get('reason') or ''}: {event.get('message') or ''}"
+
 
 
 def failure_lines(failure: dict) -> list[str]:
@@ -104,11 +73,13 @@ def failure_lines(failure: dict) -> list[str]:
     return lines
 
 
+
 def _cut_off(cause: dict, directions: list[str]) -> str:
     if cause["component"] == "istiod":
         return f"no direction from or to {cause['mesh']} can connect: {', '.join(directions)}"
     peers = sorted({p for d in directions for p in d.split(" -> ") if p != cause["mesh"]})
     return f"it cuts off {', '.join(peers)} ({', '.join(directions)})"
+
 
 
 def cause_lines(failures: list[dict]) -> list[str]:
@@ -124,6 +95,7 @@ def cause_lines(failures: list[dict]) -> list[str]:
         lines.append(f"{cause['text']}: {_cut_off(cause, directions)}")
         lines += [f"  check: {pointer}" for pointer in cause_pointers(cause)]
     return lines
+
 
 
 def render_failures(failures: list[dict]) -> str:

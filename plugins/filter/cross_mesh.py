@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.servicemesh.federation.plugins.module_utils import play
+from ansible_collections.servicemesh.federation.plugins.module_utils import cross_mesh
 
 
 def _call(name, function, *args):
@@ -17,41 +17,41 @@ def _call(name, function, *args):
 
 
 def federation_run_links(links, outside=()):
-    return _call("federation_run_links", play.run_links, links, outside)
+    return _call("federation_run_links", cross_mesh.run_links, links, outside)
 
 
 def federation_preflight_problems(hosts, hostvars, play_hosts):
-    return _call("federation_preflight_problems", play.preflight_problems, hosts, hostvars,
+    return _call("federation_preflight_problems", cross_mesh.preflight_problems, hosts, hostvars,
                  play_hosts)
 
 
 def federation_peer_facts(links, hostvars):
-    return _call("federation_peer_facts", play.peer_facts, links, hostvars)
+    return _call("federation_peer_facts", cross_mesh.peer_facts, links, hostvars)
 
 
 def federation_inspect_peers(mesh, plan):
-    return _call("federation_inspect_peers", play.inspect_peers, mesh, plan)
+    return _call("federation_inspect_peers", cross_mesh.inspect_peers, mesh, plan)
 
 
 def federation_inspect_exports(links):
-    return _call("federation_inspect_exports", play.inspect_exports, links)
+    return _call("federation_inspect_exports", cross_mesh.inspect_exports, links)
 
 
 def federation_drift(mesh, namespace, objects, gateway_entries=()):
-    return _call("federation_drift", play.drift, mesh, namespace, objects, gateway_entries)
+    return _call("federation_drift", cross_mesh.drift, mesh, namespace, objects, gateway_entries)
 
 
 def federation_status_results(hosts, hostvars):
-    return _call("federation_status_results", play.status_results, hosts, hostvars)
+    return _call("federation_status_results", cross_mesh.status_results, hosts, hostvars)
 
 
 def federation_report_lines(drift, failed_meshes, failures, directions, failures_text=""):
-    return _call("federation_report_lines", play.report_lines, drift, failed_meshes, failures,
+    return _call("federation_report_lines", cross_mesh.report_lines, drift, failed_meshes, failures,
                  directions, failures_text)
 
 
 def federation_report_headline(drift, failed_meshes, failures, directions):
-    return _call("federation_report_headline", play.report_headline, drift, failed_meshes,
+    return _call("federation_report_headline", cross_mesh.report_headline, drift, failed_meshes,
                  failures, directions)
 
 

@@ -1,7 +1,7 @@
 # Copyright (c) servicemesh.federation contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Report files for pipelines, rendered from the federation matrix (status.build_matrix) and
-the per-pair failures (report.describe_failures): pure rendering, no I/O.
+"""Report files for pipelines, rendered from the federation matrix (matrix.build_matrix) and
+the per-pair failures (failures.describe_failures): pure rendering, no I/O.
 
 - ``render_json``: the matrix exactly as published with set_stats (``federation_matrix``);
 - ``render_junit``: one testsuite, one testcase per direction, the cause as failure message;
@@ -17,8 +17,10 @@ import json
 import re
 import xml.etree.ElementTree as ET
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.report import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.failures import (
     describe_failures,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.report_text import (
     failure_lines,
 )
 

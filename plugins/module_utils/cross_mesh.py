@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The playbooks' cross-mesh steps: what one mesh's task needs from the other meshes' results.
 
-The roles call these through the filters in plugins/filter/play.py instead of Jinja loops, so
+The roles call these through the filters in plugins/filter/cross_mesh.py instead of Jinja loops, so
 that the logic is plain Python with unit tests. Inputs are the plan (module_utils/plan.py) and
 ``hostvars``-like mappings; nothing here contacts a cluster.
 """

@@ -1,15 +1,19 @@
-"""The per-pair failure report (module_utils/report.py): evidence, clusters, events, log tails,
-missing services with their likely cause."""
+"""The per-pair failure report (module_utils/failures.py, report_text.py): evidence, clusters,
+events, log tails, missing services with their likely cause."""
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.plan import build_plan
-from ansible_collections.servicemesh.federation.plugins.module_utils.report import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.failures import (
     describe_failures,
-    render_failures,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.status import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.matrix import (
     build_matrix,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.peer_status import (
     evaluate_peer,
     evaluate_services,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.plan import build_plan
+from ansible_collections.servicemesh.federation.plugins.module_utils.report_text import (
+    render_failures,
 )
 
 
