@@ -14,6 +14,7 @@ holds what was sent.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Callable, Iterator
@@ -49,10 +50,6 @@ except ImportError:  # reported by AnsibleK8SModule (missing_required_lib) befor
     ResourceNotFoundError = ResourceNotUniqueError = _Missing
 
 MERGE_PATCH = "application/merge-patch+json"
-# Times a write refused because the object changed since it was read (409) is decided again on
-# a fresh read (reconcile's patches, the SMCP's gateway entries): istiod rewrites a peer's status
-# every few seconds while it connects, the operator an SMCP's, and another run may write too.
-CONFLICT_REREADS = 3
 
 
 def describe(params: dict, host: str | None = None) -> str:
@@ -128,6 +125,21 @@ def _final(exc: ClusterError, tries) -> None:
         exc.args = (exc._message(),)
 
 
+def api_status(exc: BaseException) -> tuple[str | None, tuple[str, ...]]:
+    """The reason of the API's Status answer (Conflict, AlreadyExists, ...) and the reasons of
+    its causes (FieldManagerConflict, ...): (None, ()) when the body is not a Status."""
+    body = getattr(exc, "body", None)
+    try:
+        answer = json.loads(body) if isinstance(body, (str, bytes)) else None
+    except ValueError:
+        return None, ()
+    if not isinstance(answer, dict):
+        return None, ()
+    causes = (answer.get("details") or {}).get("causes") or []
+    return answer.get("reason"), tuple(c["reason"] for c in causes
+                                        if isinstance(c, dict) and c.get("reason"))
+
+
 # The Kubernetes verb of each action the errors name (RBAC grants verbs, not actions).
 VERBS = {"read": "get", "read log of": "get", "update": "patch", "apply": "patch",
          "discover": "get"}
@@ -162,7 +174,9 @@ def api_errors(cluster: str, action: str, kind: str = "", namespace: str = "", n
         if status in (401, 403):
             reason = _denied(status, reason, action, resource, namespace)
         error = {401: CredentialsRejected, 403: AccessDenied}.get(status, ClusterError)
-        raise error(cluster, reason, status=status, **where) from exc
+        status_reason, causes = api_status(exc)
+        raise error(cluster, reason, status=status, status_reason=status_reason, causes=causes,
+                    **where) from exc
     except (TransportError, OSError) as exc:
         reason = api_reason(exc)
         if "CERTIFICATE_VERIFY_FAILED" in reason:
@@ -308,7 +322,8 @@ class Cluster:
                 return current
             raise ClusterError(self.name, "an object of that name appeared since it was read "
                                f"and differs from the plan (run again): {exc.reason}",
-                               "create", gvk[1], namespace, meta["name"], status=409) from exc
+                               "create", gvk[1], namespace, meta["name"], status=409,
+                               status_reason=exc.status_reason, causes=exc.causes) from exc
 
     def _already_written(self, exc: ClusterError, gvk, namespace: str, name: str, sent: dict,
                          lists_whole: bool = True) -> dict | None:
@@ -365,15 +380,16 @@ class Cluster:
                 return current
             if exc.status != 409:
                 raise  # e.g. 422 from strict validation or an admission policy: its message
-            if "Apply failed" in exc.reason:
+            if exc.field_conflict():
                 reason = ("other field managers own these fields with other values (forcing "
                           f"the apply, e.g. take_over, makes them ours): {exc.reason}")
-            elif "has been modified" in exc.reason:
+            elif exc.stale():
                 reason = f"the object changed since it was read (run again): {exc.reason}"
             else:
                 raise
             raise ClusterError(self.name, reason, "apply", gvk[1], namespace, name,
-                               status=409) from exc
+                               status=409, status_reason=exc.status_reason,
+                               causes=exc.causes) from exc
 
     def delete(self, gvk: tuple[str, str], namespace: str, name: str, uid: str = "") -> bool:
         """Delete; False when it was already gone. `uid` guards against a re-created object."""

@@ -34,6 +34,10 @@ class TaskError(Exception):
         self.result = result or {}
 
 
+# The reason of a Status cause naming a field another manager owns (server-side apply).
+FIELD_MANAGER_CONFLICT = "FieldManagerConflict"
+
+
 class ClusterError(Exception):
     """An API request failed. The message names the cluster, the object and the API's reason."""
 
@@ -46,6 +50,8 @@ class ClusterError(Exception):
         namespace: str = "",
         name: str = "",
         status: int | None = None,
+        status_reason: str | None = None,
+        causes: tuple[str, ...] = (),
     ) -> None:
         self.cluster = cluster
         self.reason = reason
@@ -54,6 +60,11 @@ class ClusterError(Exception):
         self.namespace = namespace
         self.name = name
         self.status = status
+        # The API's Status answer, machine-readable: its reason (Conflict, AlreadyExists, ...)
+        # and the reasons of its causes (FieldManagerConflict, ...). Decisions read these,
+        # never the message text.
+        self.status_reason = status_reason
+        self.causes = tuple(causes)
         self.result: dict = {}  # what the task already did, reported with the failure
         super().__init__(self._message())
 
@@ -66,6 +77,18 @@ class ClusterError(Exception):
             obj = self.kind + ("/" + self.name if self.name else "")
             what = f"{what} {obj}".strip()
         return f"{where}: {what}: {self.reason}" if what else f"{where}: {self.reason}"
+
+    def stale(self) -> bool:
+        """The write was refused because the object changed since it was read (409 Conflict on
+        the resourceVersion it carried), not because other field managers own fields it sets
+        (also a 409 Conflict, with FieldManagerConflict causes)."""
+        return (self.status == 409 and self.status_reason == "Conflict"
+                and FIELD_MANAGER_CONFLICT not in self.causes)
+
+    def field_conflict(self) -> bool:
+        """A server-side apply was refused: other field managers own fields it sets, with other
+        values (409 Conflict, FieldManagerConflict causes)."""
+        return self.status == 409 and FIELD_MANAGER_CONFLICT in self.causes
 
     def retried(self) -> bool:
         """Whether an earlier attempt of the request may have reached the API server."""

@@ -15,9 +15,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import (
-    CONFLICT_REREADS,
-)
 from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
     ClusterError,
     TaskError,
@@ -29,6 +26,15 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.objects imp
     diff_owned,
     is_managed,
     owned_fields,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.ownership import (
+    ADOPT,
+    CREATE,
+    REFUSE,
+    UNCHANGED,
+    UPDATE,
+    decide,
+    on_fresh_read,
 )
 
 
@@ -63,17 +69,11 @@ def ensure_present(cluster, namespace: str, kinds: tuple[Kind, ...], desired: li
     steps, refused = [], []
     for obj in _in_order(kinds, desired):
         kind, name = by_kind[obj["kind"]], obj["metadata"]["name"]
-        current = actual[(kind.kind, name)]
-        diff = diff_owned(current, obj, whole=kind.whole)
-        if current is None:
-            steps.append((kind, obj, "created", diff, None))
-        elif is_managed(current) or take_over:  # take over: our label plus our fields
-            steps.append((kind, obj, "unchanged" if diff is None else "updated", diff, current))
-        elif diff_owned(_with_our_labels(current, obj), obj, whole=kind.whole) is None:
-            # Same content, created by someone else: nothing to do, and not ours to delete.
-            steps.append((kind, obj, "unchanged", None, None))
-        else:
+        step = _step(kind, obj, actual[(kind.kind, name)], take_over)
+        if step is None:
             refused.append(f"{kind.kind} {namespace}/{name}")
+        else:
+            steps.append(step)
     if refused:
         raise TaskError(
             "cluster {}: refusing to overwrite object(s) not created by servicemesh.federation "
@@ -89,6 +89,24 @@ def ensure_present(cluster, namespace: str, kinds: tuple[Kind, ...], desired: li
     result = _execute(cluster, namespace, steps, check_mode, writes_before, actual)
     result["reconfigured"] = {} if check_mode else _reconfigured(kinds, steps, actual)
     return result
+
+
+def _step(kind: Kind, obj: dict, current: dict | None, take_over: bool) -> tuple | None:
+    """(kind, object, action, diff, object as read) for one desired object; None: refused."""
+    diff = diff_owned(current, obj, whole=kind.whole)
+    # Ours: it carries our label, or we take it over (our label plus our fields).
+    ours = current is not None and (is_managed(current) or take_over)
+    differs = diff is not None
+    if current is not None and not ours:  # someone else's: is the content what we want?
+        differs = diff_owned(_with_our_labels(current, obj), obj, whole=kind.whole) is not None
+    decision = decide(current is not None, ours, differs, take_over)
+    if decision.action == REFUSE:
+        return None
+    if decision.action == ADOPT:
+        # Same content, created by someone else: nothing to do, and not ours to delete.
+        return (kind, obj, "unchanged", None, None)
+    action = {CREATE: "created", UNCHANGED: "unchanged", UPDATE: "updated"}[decision.action]
+    return (kind, obj, action, diff, current)
 
 
 def ensure_absent(cluster, namespace: str, kinds: tuple[Kind, ...], check_mode: bool,
@@ -211,20 +229,20 @@ def _patch(cluster, kind: Kind, namespace: str, desired: dict, current: dict) ->
     raised, naming the object), unless it already is what we want.
     """
     name = desired["metadata"]["name"]
-    for attempt in range(CONFLICT_REREADS + 1):
-        try:
-            cluster.patch(kind.gvk, namespace, name, _merge_patch(kind, current, desired))
-            return current
-        except ClusterError as exc:
-            if exc.status != 409 or attempt == CONFLICT_REREADS:
-                raise
+    read = [current]  # the object the patch is built on: as read, then each fresh read
+
+    def attempt(refused: ClusterError | None) -> dict:
+        if refused is not None:
             again = cluster.get(kind.gvk, namespace, name)
             if again is not None and diff_owned(again, desired, whole=kind.whole) is None:
                 return again  # someone else wrote what we wanted: nothing left to send
-            if again is None or owned_fields(again) != owned_fields(current):
-                raise
-            current = again
-    raise AssertionError("unreachable")  # the loop returns or raises
+            if again is None or owned_fields(again) != owned_fields(read[-1]):
+                raise refused
+            read.append(again)
+        cluster.patch(kind.gvk, namespace, name, _merge_patch(kind, read[-1], desired))
+        return read[-1]
+
+    return on_fresh_read(attempt)
 
 
 def _result(writes: int, objects: list, diffs: list) -> dict:

@@ -14,12 +14,16 @@ from fake_cluster import Clock, FakeCluster, ScriptedCluster, field_paths, field
 from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
     TaskError,
 )
+from ansible_collections.servicemesh.federation.plugins.module_utils.gateway_entries import (
+    desired_entries,
+)
 from ansible_collections.servicemesh.federation.plugins.module_utils.gateways import (
     converge,
-    desired_entries,
     desired_from_params,
-    owners,
     wait_for_gateways,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.managed_fields import (
+    owners,
 )
 
 NS = "red-system"
