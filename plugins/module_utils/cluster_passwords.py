@@ -4,7 +4,7 @@
 passwords" writes it and names it in FEDERATION_CLUSTER_PASSWORDS).
 
 The file is a YAML mapping of cluster name to password. A mesh whose mesh_cluster has a username
-and no password takes the password of its cluster name (``plan.cluster_name``). Read on the
+and no password takes the password of its cluster name (``plan_clusters.cluster_name``). Read on the
 controller only: by the plan (which names, never which values) and by cluster_login (the value,
 straight into the OAuth request), so the password never becomes an Ansible variable. No message
 here contains a password or any part of the file's text.

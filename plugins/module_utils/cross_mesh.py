@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ansible_collections.servicemesh.federation.plugins.module_utils.link import Link
+
 
 def run_links(links, outside) -> object:
     """``federation_links`` without the links that name a mesh left out of this run (--limit).
@@ -56,7 +58,7 @@ def preflight_problems(hosts, hostvars: Mapping, play_hosts) -> list[str]:
     return problems
 
 
-def peer_facts(links: list, hostvars: Mapping) -> dict:
+def peer_facts(links: list[Link], hostvars: Mapping) -> dict:
     """Peer mesh name -> {root_cert, ingress} from each peer host's inspect (and gateways) result.
 
     With managed gateways the ingress addresses come from the gateways step, which ran after the
@@ -95,7 +97,7 @@ def inspect_peers(mesh: dict, plan: dict) -> list[dict]:
     return peers
 
 
-def inspect_exports(links: list) -> list[dict]:
+def inspect_exports(links: list[Link]) -> list[dict]:
     """mesh_info's ``exports`` option: this mesh's named and selector exports, each once."""
     exports, seen = [], set()
     for link in links:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
     TaskError,
 )
+from ansible_collections.servicemesh.federation.plugins.module_utils.link import GatewayLink
 from ansible_collections.servicemesh.federation.plugins.module_utils.naming import (
     DEFAULT_DISCOVERY_PORT,
     DEFAULT_SERVICE_PORT,
@@ -64,7 +65,7 @@ def egress_entry(name: str, network: str) -> dict:
 
 
 
-def link_gateways(link: dict) -> dict[Key, str]:
+def link_gateways(link: GatewayLink) -> dict[Key, str]:
     """The entries of one link -> the peer they are for."""
     peer = link["peer"]
     return {(INGRESS, link.get("ingress_gateway") or ingress_gateway_name(peer)): peer,
@@ -72,7 +73,7 @@ def link_gateways(link: dict) -> dict[Key, str]:
 
 
 
-def desired_entries(links: list) -> dict[Key, dict]:
+def desired_entries(links: list[GatewayLink]) -> dict[Key, dict]:
     """Every entry the links ask for, checked before any request (all problems at once)."""
     problems, desired, peer_of = [], {}, {}
     for link in links:

@@ -43,6 +43,7 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.kinds impor
     SERVICE,
     SERVICE_MESH_CONTROL_PLANE,
 )
+from ansible_collections.servicemesh.federation.plugins.module_utils.link import GatewayLink
 from ansible_collections.servicemesh.federation.plugins.module_utils.naming import (
     egress_gateway_name,
     ingress_gateway_name,
@@ -144,7 +145,7 @@ def wait_for_gateways(cluster, namespace: str, desired: dict[Key, dict], timeout
     return ingress
 
 
-def _peer_filter(links: list, peers: list | None) -> Callable[[Key], bool]:
+def _peer_filter(links: list[GatewayLink], peers: list | None) -> Callable[[Key], bool]:
     """For state=absent: whether one of our entries belongs to a peer being removed."""
     if not peers:
         return lambda key: True

@@ -7,6 +7,7 @@ that is not ready (component_cause), and where to look (the pointers, fact sheet
 
 from __future__ import annotations
 
+from ansible_collections.servicemesh.federation.plugins.module_utils.link import Link
 from ansible_collections.servicemesh.federation.plugins.module_utils.naming import (
     egress_gateway_name,
     ingress_gateway_name,
@@ -18,7 +19,7 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.peer_status
 )
 
 
-def diagnostic_pointers(mesh: str, peer: str, link: dict | None = None) -> list[str]:
+def diagnostic_pointers(mesh: str, peer: str, link: Link | None = None) -> list[str]:
     """Where to look when mesh -> peer fails (fact sheet §6.1), named from the plan when known."""
     link = link or {}
     ns = link.get("namespace", f"{mesh}'s control plane namespace")
@@ -42,7 +43,7 @@ def cause_pointers(cause: dict) -> list[str]:
 
 
 
-def service_pointers(mesh: str, peer: str, link: dict | None = None) -> list[str]:
+def service_pointers(mesh: str, peer: str, link: Link | None = None) -> list[str]:
     """Where to look when services of peer are not imported by mesh (fact sheet §3, §6)."""
     link = link or {}
     ns = link.get("namespace", f"{mesh}'s control plane namespace")
@@ -65,7 +66,7 @@ NOT_CHECKED_CAUSE = "not checked: federation_status was not given this planned s
 
 
 
-def _planned(link: dict | None, key: str) -> list[str] | None:
+def _planned(link: Link | None, key: str) -> list[str] | None:
     """Exported names a plan link lists under ``key``; None when it has no such key (no plan,
     or a plan made before services were planned): the results tell then."""
     if link is None or key not in link:
@@ -74,7 +75,7 @@ def _planned(link: dict | None, key: str) -> list[str] | None:
 
 
 
-def planned_services_of(links: list[dict]) -> dict:
+def planned_services_of(links: list[Link]) -> dict:
     """federation_status' ``services`` from one mesh's plan links: peer -> exported names of
     its planned ``imports`` and ``exports`` (only links that plan any)."""
     services = {}
@@ -86,7 +87,7 @@ def planned_services_of(links: list[dict]) -> dict:
 
 
 
-def _imports(mesh: str, peer: str, results: dict, link: dict | None) -> dict | None:
+def _imports(mesh: str, peer: str, results: dict, link: Link | None) -> dict | None:
     """mesh's planned imports from peer (from the plan, else the results) and how many are in."""
     here = results.get(mesh, {}).get(peer)
     services = (here or {}).get("services")
@@ -110,7 +111,7 @@ def _imports(mesh: str, peer: str, results: dict, link: dict | None) -> dict | N
 
 
 
-def _exports(mesh: str, peer: str, results: dict, link: dict | None) -> dict | None:
+def _exports(mesh: str, peer: str, results: dict, link: Link | None) -> dict | None:
     """peer's planned exports to mesh (they flow over mesh's watch of peer), as peer's
     ExportedServiceSet status shows them."""
     there = results.get(peer, {}).get(mesh)
@@ -168,8 +169,8 @@ def component_cause(mesh: str, peer: str, results: dict) -> dict | None:
 
 
 
-def _cell(mesh: str, peer: str, results: dict, link: dict | None,
-          back_link: dict | None) -> dict:
+def _cell(mesh: str, peer: str, results: dict, link: Link | None,
+          back_link: Link | None) -> dict:
     here = results.get(mesh, {}).get(peer) or evaluate_peer(None)
     there = results.get(peer, {}).get(mesh) or evaluate_peer(None)
     watch, remote = here["watch"]["connected"], there["remote"]["connected"]

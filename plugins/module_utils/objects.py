@@ -13,6 +13,7 @@ import copy
 from ansible_collections.servicemesh.federation.plugins.module_utils.kinds import (
     FEDERATION_API_VERSION,
 )
+from ansible_collections.servicemesh.federation.plugins.module_utils.link import Link
 from ansible_collections.servicemesh.federation.plugins.module_utils.naming import (
     DEFAULT_DISCOVERY_PORT,
     DEFAULT_SERVICE_PORT,
@@ -32,7 +33,7 @@ def _root_pem(root_cert) -> str | None:
     return root_cert
 
 
-def desired_objects(link: dict, peer_facts: dict) -> tuple[dict, dict]:
+def desired_objects(link: Link, peer_facts: dict) -> tuple[dict, dict]:
     """Return (CA ConfigMap, ServiceMeshPeer) for the direction link['mesh'] -> link['peer'].
 
     ``peer_facts``: {"root_cert": PEM, "ingress": {gateway: {"addresses", "discovery_port",
@@ -93,7 +94,7 @@ _SET_RULES = (("ExportedServiceSet", "exportRules", "export_rules"),
               ("ImportedServiceSet", "importRules", "import_rules"))
 
 
-def service_sets(link: dict) -> list[dict]:
+def service_sets(link: Link) -> list[dict]:
     """The ExportedServiceSet and ImportedServiceSet of the direction, each only when the plan
     gives it rules (no rules: no set). Both are named after the ServiceMeshPeer (fact sheet §3:
     that name is how istiod pairs them)."""

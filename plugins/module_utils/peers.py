@@ -20,6 +20,7 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.kinds impor
     IMPORTED_SERVICE_SET,
     SERVICE_MESH_PEER,
 )
+from ansible_collections.servicemesh.federation.plugins.module_utils.link import Link
 from ansible_collections.servicemesh.federation.plugins.module_utils.naming import (
     ROOT_CERT_KEY,
     ROOT_FINGERPRINT_ANNOTATION,
@@ -56,7 +57,7 @@ KINDS = (
 )
 
 
-def desired_state(namespace: str, links: list, peer_facts: dict) -> list[dict]:
+def desired_state(namespace: str, links: list[Link], peer_facts: dict) -> list[dict]:
     """Every link's CA ConfigMap, ServiceMeshPeer and sets; checked before any request."""
     problems, desired = [], []
     for link in links:

@@ -288,59 +288,75 @@ def read_imports(report, own: str, imports, linked, known, outside) -> list[dict
         source = raw.get("from")
         if isinstance(source, str) and source in outside and source not in known:
             continue  # outside this run (--limit): skipped, like its mesh_peers entry
-        ok = True
-        if "selector" in raw:
-            report(f"{field}.selector", "imports select by service name only (OSSM skips "
-                   "ImportedServiceSet label selectors): give service and namespace")
-            ok = False
-        ok = _unknown_keys(report, field, {k: v for k, v in raw.items() if k != "selector"},
-                           IMPORT_KEYS) and ok
-        peer = None
-        if source is None:
-            report(f"{field}.from", "missing: the mesh that exports the service")
+        rule = _read_import(report, field, i, raw, own, linked, known)
+        if rule is not None:
+            rules.append(rule)
+    return rules
+
+
+def _read_import(report, field: str, i: int, raw: Mapping, own: str, linked,
+                 known) -> dict | None:
+    """One import rule, or None when it is invalid (reported)."""
+    ok, source = True, raw.get("from")
+    if "selector" in raw:
+        report(f"{field}.selector", "imports select by service name only (OSSM skips "
+               "ImportedServiceSet label selectors): give service and namespace")
+        ok = False
+    ok = _unknown_keys(report, field, {k: v for k, v in raw.items() if k != "selector"},
+                       IMPORT_KEYS) and ok
+    peer = None
+    if source is None:
+        report(f"{field}.from", "missing: the mesh that exports the service")
+        ok = False
+    else:
+        peer = _check_mesh_ref(report, f"{field}.from", source, own, linked, known,
+                               "import from")
+        ok = ok and peer is not None
+    for key, what in (("service", "the Service name as exported"),
+                      ("namespace", "the namespace as exported (after the exporter's "
+                                    "alias)")):
+        if raw.get(key) is None:
+            if key != "service" or "selector" not in raw:
+                report(f"{field}.{key}", f"missing: {what}")
             ok = False
         else:
-            peer = _check_mesh_ref(report, f"{field}.from", source, own, linked, known,
-                                   "import from")
-            ok = ok and peer is not None
-        for key, what in (("service", "the Service name as exported"),
-                          ("namespace", "the namespace as exported (after the exporter's "
-                                        "alias)")):
-            if raw.get(key) is None:
-                if key != "service" or "selector" not in raw:
-                    report(f"{field}.{key}", f"missing: {what}")
-                ok = False
-            else:
-                err = dns1123_label_error(raw[key])
-                if err:
-                    report(f"{field}.{key}", err)
-                    ok = False
-        alias = None
-        if raw.get("alias") is not None:
-            alias = _check_alias(report, f"{field}.alias", raw["alias"])
-            ok = ok and alias is not None
-        as_local = raw.get("as_local", False)
-        if as_local is None:
-            as_local = False
-        if not isinstance(as_local, bool):
-            report(f"{field}.as_local", f"must be true or false, got {as_local!r}")
-            ok = False
-        elif as_local and not (isinstance(raw.get("alias"), Mapping)
-                               and "namespace" in raw["alias"]):
-            report(f"{field}.as_local", "needs alias.namespace: OSSM skips an importAsLocal "
-                   "rule without it (the local namespace to merge the service into)")
-            ok = False
-        suffix = raw.get("domain_suffix")
-        if suffix is not None:
-            err = domain_suffix_error(suffix)
+            err = dns1123_label_error(raw[key])
             if err:
-                report(f"{field}.domain_suffix", err)
+                report(f"{field}.{key}", err)
                 ok = False
-        if ok:
-            rules.append({"index": i, "from": peer, "service": raw["service"],
-                          "namespace": raw["namespace"], "alias": alias,
-                          "as_local": as_local, "domain_suffix": suffix})
-    return rules
+    alias = None
+    if raw.get("alias") is not None:
+        alias = _check_alias(report, f"{field}.alias", raw["alias"])
+        ok = ok and alias is not None
+    local_ok, as_local, suffix = _check_local_options(report, field, raw)
+    ok = local_ok and ok
+    if not ok:
+        return None
+    return {"index": i, "from": peer, "service": raw["service"], "namespace": raw["namespace"],
+            "alias": alias, "as_local": as_local, "domain_suffix": suffix}
+
+
+def _check_local_options(report, field: str, raw: Mapping) -> tuple[bool, bool, str | None]:
+    """An import rule's as_local and domain_suffix: (valid, as_local, domain_suffix)."""
+    ok = True
+    as_local = raw.get("as_local", False)
+    if as_local is None:
+        as_local = False
+    if not isinstance(as_local, bool):
+        report(f"{field}.as_local", f"must be true or false, got {as_local!r}")
+        ok = False
+    elif as_local and not (isinstance(raw.get("alias"), Mapping)
+                           and "namespace" in raw["alias"]):
+        report(f"{field}.as_local", "needs alias.namespace: OSSM skips an importAsLocal "
+               "rule without it (the local namespace to merge the service into)")
+        ok = False
+    suffix = raw.get("domain_suffix")
+    if suffix is not None:
+        err = domain_suffix_error(suffix)
+        if err:
+            report(f"{field}.domain_suffix", err)
+            ok = False
+    return ok, as_local, suffix
 
 
 def _exports_to(rules: list[dict], peer: str) -> list[dict]:

@@ -23,6 +23,8 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.naming impo
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.plan import (
     build_plan,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.plan_clusters import (
     cluster_name,
 )
 from ansible_collections.servicemesh.federation.plugins.modules.cluster_login import (

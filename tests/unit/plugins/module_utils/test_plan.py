@@ -15,6 +15,8 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.naming impo
 from ansible_collections.servicemesh.federation.plugins.module_utils.plan import (
     CLIENT_ID_RE,
     build_plan,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.plan_clusters import (
     plan_input,
 )
 

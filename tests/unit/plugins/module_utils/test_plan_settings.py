@@ -10,9 +10,11 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.errors impo
     PlanError,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.plan import (
+    build_plan,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.plan_settings import (
     ROLE_PREFIXES,
     USER_VARIABLES,
-    build_plan,
     unknown_variable_error,
 )
 
