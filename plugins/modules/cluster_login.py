@@ -31,6 +31,7 @@ description:
     token in an C(always) section.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - servicemesh.federation.cluster
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.ACTIONGROUPS
 options:
@@ -64,9 +65,6 @@ options:
     type: str
     version_added: 0.2.0
 attributes:
-  action_group:
-    support: full
-    membership: [servicemesh.federation.cluster]
   check_mode:
     support: partial
     details:
@@ -75,8 +73,6 @@ attributes:
         leaves no token behind.
   diff_mode:
     support: none
-  platform:
-    platforms: kubernetes
 notes:
   - The token is returned in RV(api_key); never print it. Ansible masks O(password) and
     O(api_key), not values derived from them.

@@ -39,6 +39,7 @@ description:
     O(peers)), and never touches other entries.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - servicemesh.federation.cluster
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.ACTIONGROUPS
 options:
@@ -102,9 +103,6 @@ options:
     type: int
     default: 300
 attributes:
-  action_group:
-    support: full
-    membership: [servicemesh.federation.cluster]
   check_mode:
     support: full
     details:
@@ -114,8 +112,6 @@ attributes:
     support: full
     details:
       - Before / after of the gateway entries that change.
-  platform:
-    platforms: kubernetes
 seealso:
   - module: servicemesh.federation.federation_peers
   - module: servicemesh.federation.mesh_info

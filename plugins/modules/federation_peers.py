@@ -38,6 +38,7 @@ description:
     else. istiod does not delete a removed peer's ConfigMap or sets; this does.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - servicemesh.federation.cluster
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.ACTIONGROUPS
 options:
@@ -90,9 +91,6 @@ options:
     type: list
     elements: str
 attributes:
-  action_group:
-    support: full
-    membership: [servicemesh.federation.cluster]
   check_mode:
     support: full
     details:
@@ -101,8 +99,6 @@ attributes:
     support: full
     details:
       - Before / after of the fields this collection owns, for every object that changes.
-  platform:
-    platforms: kubernetes
 seealso:
   - module: servicemesh.federation.mesh_info
   - module: servicemesh.federation.federation_status

@@ -27,6 +27,7 @@ description:
   - Read-only.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - servicemesh.federation.cluster
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.ACTIONGROUPS
 options:
@@ -72,17 +73,12 @@ options:
     type: dict
     default: {}
 attributes:
-  action_group:
-    support: full
-    membership: [servicemesh.federation.cluster]
   check_mode:
     support: full
     details: Read-only; runs the same in check mode.
   diff_mode:
     support: N/A
     details: Read-only.
-  platform:
-    platforms: kubernetes
 seealso:
   - module: servicemesh.federation.federation_peers
 requirements:

@@ -34,6 +34,7 @@ description:
     cluster.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - servicemesh.federation.cluster
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.ACTIONGROUPS
 options:
@@ -121,17 +122,12 @@ options:
     default: true
     version_added: 0.3.0
 attributes:
-  action_group:
-    support: full
-    membership: [servicemesh.federation.cluster]
   check_mode:
     support: full
     details: Read-only; runs the same in check mode.
   diff_mode:
     support: N/A
     details: Read-only.
-  platform:
-    platforms: kubernetes
 seealso:
   - module: servicemesh.federation.federation_peers
 requirements:

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.servicemesh.federation.plugins.filter.reports import FilterModule
+from ansible_collections.servicemesh.federation.plugins.filter.report_files import FilterModule
 from ansible_collections.servicemesh.federation.plugins.module_utils.matrix import (
     build_matrix,
 )

@@ -3,7 +3,7 @@
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.servicemesh.federation.plugins.filter.federation import FilterModule
+from ansible_collections.servicemesh.federation.plugins.filter.matrix import FilterModule
 from ansible_collections.servicemesh.federation.plugins.module_utils.peer_status import (
     evaluate_peer,
 )
