@@ -19,6 +19,6 @@ attributes:
     membership: [servicemesh.federation.cluster]
   platform:
     description: Target OS/families that can be operated against
-    support: full
+    support: N/A
     platforms: kubernetes
 """
