@@ -136,8 +136,8 @@ def api_status(exc: BaseException) -> tuple[str | None, tuple[str, ...]]:
     if not isinstance(answer, dict):
         return None, ()
     causes = (answer.get("details") or {}).get("causes") or []
-    return answer.get("reason"), tuple(c["reason"] for c in causes
-                                        if isinstance(c, dict) and c.get("reason"))
+    reasons = tuple(c["reason"] for c in causes if isinstance(c, dict) and c.get("reason"))
+    return answer.get("reason"), reasons
 
 
 # The Kubernetes verb of each action the errors name (RBAC grants verbs, not actions).
@@ -159,7 +159,7 @@ def _denied(status: int, reason: str, action: str, resource: str, namespace: str
 
 @contextmanager
 def api_errors(cluster: str, action: str, kind: str = "", namespace: str = "", name: str = "",
-            resource: str = ""):
+               resource: str = ""):
     """Turn client exceptions into ClusterError subclasses that say where and why.
 
     `resource`: the resource as RBAC names it (plural.group), for 403 messages."""

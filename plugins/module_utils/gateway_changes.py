@@ -76,15 +76,12 @@ def differences(actual, desired, prefix: Path = ()) -> list[tuple[Path, object, 
     return [] if actual == desired else [(prefix, actual, desired)]
 
 
-
 def path_text(key: Key, path: Path) -> str:
     return ".".join((FIELD[key[0]], key[1]) + tuple(path))
 
 
-
 def _gateway_field(smcp: dict, kind: str) -> dict:
     return ((smcp.get("spec") or {}).get("gateways") or {}).get(FIELD[kind]) or {}
-
 
 
 @dataclass

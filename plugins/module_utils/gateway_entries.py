@@ -24,7 +24,6 @@ SERVICE_TYPES = ("LoadBalancer", "NodePort")
 Key = tuple  # (INGRESS | EGRESS, gateway name)
 
 
-
 def _ports(discovery_name: str, node_ports: dict | None) -> list[dict]:
     ports = [{"port": DEFAULT_SERVICE_PORT, "name": "tls"},
              {"port": DEFAULT_DISCOVERY_PORT, "name": discovery_name}]
@@ -32,7 +31,6 @@ def _ports(discovery_name: str, node_ports: dict | None) -> list[dict]:
         ports[0]["nodePort"] = node_ports["service"]
         ports[1]["nodePort"] = node_ports["discovery"]
     return ports
-
 
 
 def ingress_entry(name: str, ingress_service: dict | None = None) -> dict:
@@ -51,7 +49,6 @@ def ingress_entry(name: str, ingress_service: dict | None = None) -> dict:
     }
 
 
-
 def egress_entry(name: str, network: str) -> dict:
     """``additionalEgress.<name>``: sees only the peer's network (fact sheet §4.2)."""
     return {
@@ -64,13 +61,11 @@ def egress_entry(name: str, network: str) -> dict:
     }
 
 
-
 def link_gateways(link: GatewayLink) -> dict[Key, str]:
     """The entries of one link -> the peer they are for."""
     peer = link["peer"]
     return {(INGRESS, link.get("ingress_gateway") or ingress_gateway_name(peer)): peer,
             (EGRESS, link.get("egress_gateway") or egress_gateway_name(peer)): peer}
-
 
 
 def desired_entries(links: list[GatewayLink]) -> dict[Key, dict]:

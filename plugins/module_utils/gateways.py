@@ -230,7 +230,7 @@ def _attempt(cluster, namespace: str, desired: dict[Key, dict], params: dict, re
 
 
 def converge(cluster, params: dict, check_mode: bool, desired: dict[Key, dict],
-                clock: Callable[[], float] = time.monotonic) -> dict:
+             clock: Callable[[], float] = time.monotonic) -> dict:
     namespace = params["namespace"]
     absent = params.get("state") == "absent"
     if absent:

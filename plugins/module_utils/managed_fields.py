@@ -20,7 +20,6 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.naming impo
 Path = tuple  # field path inside one entry; keyed list items as "[port=15443]"
 
 
-
 def entries_of(fields: dict) -> dict[Key, dict]:
     """The fieldsV1 subtrees of the gateway entries in one managedFields entry."""
     gateways = ((fields or {}).get("f:spec") or {}).get("f:gateways") or {}
@@ -32,7 +31,6 @@ def entries_of(fields: dict) -> dict[Key, dict]:
     return found
 
 
-
 def _item_key(key: str) -> str:
     """``k:{"port":15443}`` -> ``[port=15443]``; ports are told apart by port alone here even
     if a schema keys them by port and protocol, as the desired entries do."""
@@ -40,7 +38,6 @@ def _item_key(key: str) -> str:
     if "port" in fields:
         return f"[port={fields['port']}]"
     return "[{}]".format(",".join(f"{k}={v}" for k, v in sorted(fields.items())))
-
 
 
 def field_paths(fields: dict, prefix: Path = ()) -> set[Path]:
@@ -53,7 +50,6 @@ def field_paths(fields: dict, prefix: Path = ()) -> set[Path]:
         step = key[2:] if key.startswith("f:") else _item_key(key)
         paths |= field_paths(sub, prefix + (step,))
     return paths
-
 
 
 def value_paths(value, prefix: Path = ()) -> set[Path]:
@@ -73,7 +69,6 @@ def value_paths(value, prefix: Path = ()) -> set[Path]:
     return {prefix}
 
 
-
 def owners(smcp: dict) -> dict[Key, dict[str, set[Path]]]:
     """Per entry, per field manager, the leaf paths it owns. Our own Apply entry is named
     FIELD_MANAGER; an Update by the same name (not ours to keep) is named 'FIELD_MANAGER (update)'.
@@ -91,11 +86,9 @@ def owners(smcp: dict) -> dict[Key, dict[str, set[Path]]]:
     return found
 
 
-
 def related(a: Path, b: Path) -> bool:
     n = min(len(a), len(b))
     return a[:n] == b[:n]
-
 
 
 def extract(value, fields: dict):

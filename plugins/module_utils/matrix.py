@@ -33,14 +33,12 @@ def diagnostic_pointers(mesh: str, peer: str, link: Link | None = None) -> list[
     ]
 
 
-
 def cause_pointers(cause: dict) -> list[str]:
     """Where to look when a component is not ready (component_cause)."""
     namespace = cause.get("namespace")
     where = f"namespace {namespace}" if namespace else f"{cause['mesh']}'s control plane namespace"
     return [f"Deployment {cause['deployment']} of mesh {cause['mesh']} ({where}): its pods, "
             "their events and logs (crash loop, image pull, scheduling, scaled to 0)"]
-
 
 
 def service_pointers(mesh: str, peer: str, link: Link | None = None) -> list[str]:
@@ -60,10 +58,8 @@ def service_pointers(mesh: str, peer: str, link: Link | None = None) -> list[str
     ]
 
 
-
 NOT_READ_CAUSE = "the status of this direction was not read (the mesh failed before the wait)"
 NOT_CHECKED_CAUSE = "not checked: federation_status was not given this planned service"
-
 
 
 def _planned(link: Link | None, key: str) -> list[str] | None:
@@ -72,7 +68,6 @@ def _planned(link: Link | None, key: str) -> list[str] | None:
     if link is None or key not in link:
         return None
     return unique_names(e.get("exported_name") for e in link.get(key) or [] if isinstance(e, dict))
-
 
 
 def planned_services_of(links: list[Link]) -> dict:
@@ -84,7 +79,6 @@ def planned_services_of(links: list[Link]) -> dict:
         if imports or exports:
             services[link["peer"]] = {"imports": imports, "exports": exports}
     return services
-
 
 
 def _imports(mesh: str, peer: str, results: dict, link: Link | None) -> dict | None:
@@ -110,7 +104,6 @@ def _imports(mesh: str, peer: str, results: dict, link: Link | None) -> dict | N
     return {"expected": len(planned), "imported": len(planned) - len(missing), "missing": missing}
 
 
-
 def _exports(mesh: str, peer: str, results: dict, link: Link | None) -> dict | None:
     """peer's planned exports to mesh (they flow over mesh's watch of peer), as peer's
     ExportedServiceSet status shows them."""
@@ -131,17 +124,14 @@ def _exports(mesh: str, peer: str, results: dict, link: Link | None) -> dict | N
     return {"expected": len(planned), "listed": len(planned) - len(missing), "missing": missing}
 
 
-
 def _istiod(results: dict, mesh: str) -> dict | None:
     """mesh's istiod readiness, as any of its federation_status peer results carries it."""
     return next((r["istiod"] for r in (results.get(mesh) or {}).values()
                  if isinstance(r, dict) and r.get("istiod")), None)
 
 
-
 def _down(readiness: dict | None) -> bool:
     return isinstance(readiness, dict) and readiness.get("ready") is False
-
 
 
 def component_cause(mesh: str, peer: str, results: dict) -> dict | None:
@@ -166,7 +156,6 @@ def component_cause(mesh: str, peer: str, results: dict) -> dict | None:
                     "text": f"{kind} gateway {gateway['deployment']} of {side} is not ready "
                             f"({gateway['text']})"}
     return None
-
 
 
 def _cell(mesh: str, peer: str, results: dict, link: Link | None,
@@ -224,7 +213,6 @@ def _cell(mesh: str, peer: str, results: dict, link: Link | None,
     if exports:
         cell["exports"] = exports
     return cell
-
 
 
 def build_matrix(results: dict, plan: dict | None = None) -> dict:

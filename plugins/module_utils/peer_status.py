@@ -74,7 +74,6 @@ _EMPTY_MEANING = ("no connection attempt has finished yet: istiod is still conne
 _UNKNOWN_MEANING = "unrecognised status; read the logs named in the diagnostic pointers"
 
 
-
 def classify(last_disconnect_status: str | None) -> tuple[str, str]:
     text = (last_disconnect_status or "").strip()
     if not text:
@@ -87,16 +86,13 @@ def classify(last_disconnect_status: str | None) -> tuple[str, str]:
     return "inactive", _UNKNOWN_MEANING
 
 
-
 def explain(last_disconnect_status: str | None) -> str:
     """What a watch's lastDisconnectStatus usually means (fact sheet §5 / §6)."""
     return classify(last_disconnect_status)[1]
 
 
-
 def _entries(discovery: dict, key: str) -> list[dict]:
     return [e for e in (discovery.get(key) or []) if isinstance(e, dict)]
-
 
 
 def evaluate_peer(smp: dict | None) -> dict:
@@ -152,10 +148,8 @@ def evaluate_peer(smp: dict | None) -> dict:
     }
 
 
-
 def unique_names(names) -> list[str]:
     return list(dict.fromkeys(n for n in names or () if n))
-
 
 
 def _listed(service_set: dict | None, key: str) -> dict | None:
@@ -166,7 +160,6 @@ def _listed(service_set: dict | None, key: str) -> dict | None:
         return None
     return {e.get("exportedName"): ((e.get("localService") or {}).get("hostname") or "")
             for e in status.get(key) or [] if isinstance(e, dict)}
-
 
 
 def evaluate_services(watch_connected: bool, imported_set: dict | None,

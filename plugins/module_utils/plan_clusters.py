@@ -22,7 +22,6 @@ HIDDEN = "<hidden>"
 _URL = re.compile(r"^https?://[^\s/]+")
 
 
-
 def plan_input(hostvars: Mapping) -> dict:
     """One host's ``mesh_*`` variables as the plan sees them, credentials masked.
 
@@ -38,14 +37,12 @@ def plan_input(hostvars: Mapping) -> dict:
     return mesh
 
 
-
 def _masked(key, value):
     if key in SECRET_CLUSTER_KEYS and value:
         return HIDDEN
     if key == "kubeconfig" and isinstance(value, Mapping):
         return {"inline kubeconfig": HIDDEN}
     return value
-
 
 
 def cluster_name(cluster) -> str | None:
@@ -58,9 +55,8 @@ def cluster_name(cluster) -> str | None:
     return None
 
 
-
 def check_cluster(p: Problems, mesh: dict, cluster, env_auth: bool,
-                   passwords: dict | None = None) -> str | None:
+                  passwords: dict | None = None) -> str | None:
     """Validate mesh_cluster; return the auth method or None. Never echoes secret values.
 
     ``passwords`` describes the passwords file (see build_plan); None: there is none.
@@ -114,7 +110,6 @@ def check_cluster(p: Problems, mesh: dict, cluster, env_auth: bool,
     return None
 
 
-
 def _check_cluster_values(p: Problems, mesh: dict, cluster: dict) -> None:
     """Known keys, each of the right type; URLs that are URLs."""
     for key in sorted(set(cluster) - set(CLUSTER_KEYS)):
@@ -157,7 +152,6 @@ def _password_in_file(p: Problems, mesh: dict, cluster: dict, passwords: dict | 
     return True
 
 
-
 def cluster_display(cluster, auth: str | None) -> str:
     name = cluster_name(cluster)
     if name:
@@ -165,7 +159,6 @@ def cluster_display(cluster, auth: str | None) -> str:
     if auth == "environment":
         return "K8S_AUTH_* environment"
     return "kubeconfig default context"
-
 
 
 def cluster_identity(cluster) -> tuple | None:

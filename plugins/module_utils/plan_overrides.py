@@ -19,7 +19,6 @@ NODE_PORT_KEYS = ("discovery", "service")
 NODE_PORT_RANGE = (30000, 32767)  # the API server's default service-node-port-range
 
 
-
 def _check_ingress_service(p: Problems, mesh: dict, field: str, value, gateways: str,
                            used_ports: dict) -> dict | None:
     """Validate a mesh_peers.<peer>.ingress_service override; return its plan form or None."""
@@ -59,7 +58,6 @@ def _check_ingress_service(p: Problems, mesh: dict, field: str, value, gateways:
     return result if ok else None
 
 
-
 def _check_node_ports(p: Problems, mesh: dict, field: str, ports, kind: str,
                       used_ports: dict) -> bool:
     if kind != "NodePort":
@@ -90,9 +88,8 @@ def _check_node_ports(p: Problems, mesh: dict, field: str, ports, kind: str,
     return ok
 
 
-
 def check_overrides(p: Problems, mesh: dict, linked: set[str], known: set[str],
-                     outside: set[str], gateways: str = "managed") -> dict:
+                    outside: set[str], gateways: str = "managed") -> dict:
     """Validate mesh_peers; return {peer: overrides} for the valid peer entries.
 
     Entries for meshes ``outside`` this run (inventory meshes left out by --limit) are skipped.

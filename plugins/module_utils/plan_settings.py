@@ -32,11 +32,9 @@ PUBLISHED_VARIABLES = ("federation_matrix",)
 TYPO_CUTOFF = 0.93
 
 
-
 def _near_user_variable(name: str) -> str | None:
     close = difflib.get_close_matches(name, USER_VARIABLES, n=1, cutoff=TYPO_CUTOFF)
     return close[0] if close else None
-
 
 
 def unknown_variable_error(name: str) -> str | None:
@@ -50,7 +48,6 @@ def unknown_variable_error(name: str) -> str | None:
         return None
     hint = f"did you mean {near}? " if near else ""
     return f"unknown variable ({hint}known: {', '.join(USER_VARIABLES)})"
-
 
 
 def check_settings(p: Problems, settings: Mapping, variables, names, outside) -> None:
@@ -97,7 +94,6 @@ def check_settings(p: Problems, settings: Mapping, variables, names, outside) ->
         p.general("federation_report_dir",
                   f"must be an absolute path (the report files are written on the controller), "
                   f"got {report_dir!r}")
-
 
 
 def _check_root_settings(p: Problems, settings: Mapping, names, outside) -> None:

@@ -21,7 +21,6 @@ _HOSTNAME_LABEL = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?$")
 _TRUST_DOMAIN = re.compile(r"^[a-z0-9._-]+$")
 
 
-
 def gateway_name_error(value) -> str | None:
     """Why ``value`` cannot name a gateway (its Service name is a DNS-1035 label), or None."""
     if not isinstance(value, str) or not value:
@@ -36,7 +35,6 @@ def gateway_name_error(value) -> str | None:
     return None
 
 
-
 def trust_domain_error(value) -> str | None:
     if not isinstance(value, str) or not value:
         return "must be a non-empty string"
@@ -48,7 +46,6 @@ def trust_domain_error(value) -> str | None:
     if not _TRUST_DOMAIN.match(value):
         return f"{value!r} may contain only lowercase letters, digits, '.', '-' and '_'"
     return None
-
 
 
 def address_error(value) -> str | None:
@@ -75,7 +72,6 @@ def address_error(value) -> str | None:
     return None
 
 
-
 def yaml_hint(value) -> str:
     """Why a value is not the string the user meant, when YAML read it as something else."""
     values = value if isinstance(value, (list, tuple)) else [value]
@@ -87,7 +83,6 @@ def yaml_hint(value) -> str:
     return ""
 
 
-
 def not_a_string(value) -> str | None:
     """The reason for a non-string where a name is expected (None for a string)."""
     if isinstance(value, str):
@@ -95,13 +90,11 @@ def not_a_string(value) -> str | None:
     return f"must be a string, got {value!r}{yaml_hint(value)}"
 
 
-
 def port_error(value) -> str | None:
     # bool is an int subclass; `true` is never a port.
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
         return f"must be an integer from 1 to 65535, got {value!r}"
     return None
-
 
 
 class Problems:

@@ -37,7 +37,6 @@ def _event_text(event: dict) -> str:
     return f"{event.get('type') or ''} {event.get('reason') or ''}: {event.get('message') or ''}"
 
 
-
 def failure_lines(failure: dict) -> list[str]:
     """One paragraph: the direction, its evidence, where to look, events and log tails."""
     summary = failure.get("summary", failure["state"])
@@ -73,13 +72,11 @@ def failure_lines(failure: dict) -> list[str]:
     return lines
 
 
-
 def _cut_off(cause: dict, directions: list[str]) -> str:
     if cause["component"] == "istiod":
         return f"no direction from or to {cause['mesh']} can connect: {', '.join(directions)}"
     peers = sorted({p for d in directions for p in d.split(" -> ") if p != cause["mesh"]})
     return f"it cuts off {', '.join(peers)} ({', '.join(directions)})"
-
 
 
 def cause_lines(failures: list[dict]) -> list[str]:
@@ -95,7 +92,6 @@ def cause_lines(failures: list[dict]) -> list[str]:
         lines.append(f"{cause['text']}: {_cut_off(cause, directions)}")
         lines += [f"  check: {pointer}" for pointer in cause_pointers(cause)]
     return lines
-
 
 
 def render_failures(failures: list[dict]) -> str:

@@ -66,7 +66,7 @@ def test_inspect_peers_needs_no_address_where_the_peer_overrides_it():
 
 def test_report_lines_put_drift_then_failed_meshes_then_the_per_pair_report():
     lines = cross_mesh.report_lines(["ConfigMap x would be updated"], ["c"],
-                              [{"direction": "a -> b"}], 6, "a -> b: 503\n  look here")
+                                    [{"direction": "a -> b"}], 6, "a -> b: 503\n  look here")
     assert lines == [
         "1 object(s) do not match the peers' current facts:",
         "  ConfigMap x would be updated",

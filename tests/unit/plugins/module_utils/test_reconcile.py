@@ -222,7 +222,7 @@ def test_bad_rules_fail_before_any_request():
     bad = links(exports=[{"nameSelector": {"name": "ratings"}}])
     with pytest.raises(TaskError, match="link to peer 'green'.*export_rules must be a list"):
         desired_from_params({"namespace": NS, "state": "present", "links": bad,
-                     "peer_facts": peer_facts()})
+                             "peer_facts": peer_facts()})
 
 
 # The engine on its own, with a made-up kind: projection vs whole ownership.
