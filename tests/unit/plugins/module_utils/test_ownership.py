@@ -70,6 +70,11 @@ def test_other_errors_and_a_refusal_raised_again_end_the_attempts():
     with pytest.raises(ClusterError, match="stale"):
         on_fresh_read(attempt)
     assert len(calls) == 2
+
+    def field_conflict(_refused):
+        calls.append("field conflict")
+        raise conflict("conflict", causes=("FieldManagerConflict",))
+
     with pytest.raises(ClusterError, match="conflict"):
-        on_fresh_read(lambda _r: (_ for _ in ()).throw(
-            conflict("conflict", causes=("FieldManagerConflict",))))
+        on_fresh_read(field_conflict)
+    assert calls[2:] == ["field conflict"]  # not attempted again
