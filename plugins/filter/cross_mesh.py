@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.servicemesh.federation.plugins.module_utils import cross_mesh
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic import cross_mesh
 
 
 def _call(name, function, *args):

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.failures import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.failures import (
     describe_failures,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.matrix import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.matrix import (
     build_matrix,
     planned_services_of,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.report_text import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.report_text import (
     render_failures,
     render_matrix,
 )

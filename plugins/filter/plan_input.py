@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.plan_clusters import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.plan_clusters import (
     plan_input,
 )
 

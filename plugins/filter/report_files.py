@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.failures import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.failures import (
     describe_failures,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.report_files import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.report_files import (
     render_html,
     render_json,
     render_junit,

@@ -9,15 +9,15 @@ from collections.abc import Callable
 
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.client.cluster import (
     connect,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.client.kubeconfig import (
+    mask_credentials_only,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.errors import (
     ClusterError,
     TaskError,
-)
-from ansible_collections.servicemesh.federation.plugins.module_utils.inline_kubeconfig import (
-    mask_credentials_only,
 )
 
 

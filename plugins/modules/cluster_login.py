@@ -127,7 +127,7 @@ host:
 
 # Before kubernetes.core: the kubernetes client is then imported lazily (faster start).
 # pylint: disable-next=unused-import
-from ansible_collections.servicemesh.federation.plugins.module_utils import (  # noqa: E402,F401,I001 isort:skip
+from ansible_collections.servicemesh.federation.plugins.module_utils.client import (  # noqa: E402,F401,I001 isort:skip
     lazy_imports,
 )
 from ansible.module_utils.basic import env_fallback, missing_required_lib  # noqa: E402
@@ -135,21 +135,21 @@ from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import ( 
     AnsibleK8SModule,
 )
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.cluster_passwords import (  # noqa: E402,E501
+from ansible_collections.servicemesh.federation.plugins.module_utils.client.oauth import (  # noqa: E402
+    HAS_REQUESTS,
+    OAuthError,
+    login_or_revoke,
+    session_params,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.client.passwords import (  # noqa: E402,E501
     PasswordsError,
     password_for,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.common import (  # noqa: E402
     argspec,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.naming import (  # noqa: E402,E501
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.naming import (  # noqa: E402,E501
     PASSWORDS_ENV,
-)
-from ansible_collections.servicemesh.federation.plugins.module_utils.oauth import (  # noqa: E402
-    HAS_REQUESTS,
-    OAuthError,
-    login_or_revoke,
-    session_params,
 )
 
 

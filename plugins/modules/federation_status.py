@@ -187,7 +187,7 @@ elapsed:
 
 # Before kubernetes.core: the kubernetes client is then imported lazily (faster start).
 # pylint: disable-next=unused-import
-from ansible_collections.servicemesh.federation.plugins.module_utils import (  # noqa: E402,F401,I001 isort:skip
+from ansible_collections.servicemesh.federation.plugins.module_utils.client import (  # noqa: E402,F401,I001 isort:skip
     lazy_imports,
 )
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (  # noqa: E402
@@ -198,7 +198,7 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.common impo
     argspec,
     run,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.mesh_status import (  # noqa: E402
+from ansible_collections.servicemesh.federation.plugins.module_utils.service.mesh_status import (  # noqa: E402
     planned_services,
     status,
 )

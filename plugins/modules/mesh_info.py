@@ -303,7 +303,7 @@ mesh:
 
 # Before kubernetes.core: the kubernetes client is then imported lazily (faster start).
 # pylint: disable-next=unused-import
-from ansible_collections.servicemesh.federation.plugins.module_utils import (  # noqa: E402,F401,I001 isort:skip
+from ansible_collections.servicemesh.federation.plugins.module_utils.client import (  # noqa: E402,F401,I001 isort:skip
     lazy_imports,
 )
 from ansible.module_utils.basic import missing_required_lib  # noqa: E402
@@ -311,14 +311,14 @@ from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import ( 
     AnsibleK8SModule,
 )
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.certs import (  # noqa: E402
-    HAS_CRYPTOGRAPHY,
-)
 from ansible_collections.servicemesh.federation.plugins.module_utils.common import (  # noqa: E402
     argspec,
     run,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.mesh_facts import (  # noqa: E402
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.certs import (  # noqa: E402
+    HAS_CRYPTOGRAPHY,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.service.mesh_facts import (  # noqa: E402
     gather,
     peer_gateways,
 )

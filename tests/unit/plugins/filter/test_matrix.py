@@ -1,10 +1,10 @@
-"""The federation matrix filters: thin wrappers over module_utils/matrix.py and report_text.py."""
+"""The federation matrix filters: thin wrappers over logic/matrix.py and report_text.py."""
 
 import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.servicemesh.federation.plugins.filter.matrix import FilterModule
-from ansible_collections.servicemesh.federation.plugins.module_utils.peer_status import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.peer_status import (
     evaluate_peer,
 )
 

@@ -1,4 +1,4 @@
-"""The report file filters: thin wrappers over module_utils/report_files.py, with clear errors."""
+"""The report file filters: thin wrappers over logic/report_files.py, with clear errors."""
 
 import json
 import xml.etree.ElementTree as ET
@@ -7,10 +7,10 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.servicemesh.federation.plugins.filter.report_files import FilterModule
-from ansible_collections.servicemesh.federation.plugins.module_utils.matrix import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.matrix import (
     build_matrix,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.peer_status import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.peer_status import (
     evaluate_peer,
 )
 

@@ -9,7 +9,7 @@ import copy
 import itertools
 import json
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.errors import (
     ClusterError,
 )
 

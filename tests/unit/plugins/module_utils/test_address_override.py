@@ -1,15 +1,15 @@
 """An ingress gateway reached by its peer through an address override needs no address of its
 own: the plan marks the link, the pre-flight does not ask for one, and the gateways step does
-not wait for one (module_utils/plan.py, cross_mesh.py, gateways.py)."""
+not wait for one (module_utils/logic/plan.py, cross_mesh.py, gateways.py)."""
 
 from fake_cluster import FakeCluster
 
-from ansible_collections.servicemesh.federation.plugins.module_utils import cross_mesh
-from ansible_collections.servicemesh.federation.plugins.module_utils.gateways import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic import cross_mesh
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.plan import build_plan
+from ansible_collections.servicemesh.federation.plugins.module_utils.service.gateways import (
     converge,
     desired_from_params,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.plan import build_plan
 
 NS = "alpha-system"
 OVERRIDE = "gw.alpha.example.com"

@@ -1,4 +1,4 @@
-"""The client layer (module_utils/cluster.py): what every write asks of the API server, and
+"""The client layer (module_utils/client/cluster.py): what every write asks of the API server, and
 how client exceptions become errors that name the cluster, namespace, object and reason."""
 
 import json
@@ -8,22 +8,22 @@ from kubernetes.client.rest import ApiException
 from kubernetes.dynamic.exceptions import ResourceNotFoundError, api_exception
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.client.cluster import (
     Cluster,
     describe,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.client.retry import Policy
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.errors import (
     AccessDenied,
     ClusterError,
     ConnectionFailed,
     CredentialsRejected,
     NotServed,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.kinds import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.kinds import (
     CONFIGMAP,
     SERVICE_MESH_PEER,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.retry import Policy
 
 NAME = "'red' (https://127.0.0.1:6443)"
 NO_WAIT = Policy(sleep=lambda _seconds: None)  # transient failures are retried without sleeping

@@ -1,6 +1,6 @@
-"""The playbooks' cross-mesh steps (module_utils/cross_mesh.py), as the roles call them."""
+"""The playbooks' cross-mesh steps (module_utils/logic/cross_mesh.py), as the roles call them."""
 
-from ansible_collections.servicemesh.federation.plugins.module_utils import cross_mesh
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic import cross_mesh
 
 
 def link(mesh, peer, **extra):

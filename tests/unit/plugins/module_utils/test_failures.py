@@ -1,18 +1,18 @@
-"""The per-pair failure report (module_utils/failures.py, report_text.py): evidence, clusters,
+"""The per-pair failure report (module_utils/logic/failures.py, report_text.py): evidence, clusters,
 events, log tails, missing services with their likely cause."""
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.failures import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.failures import (
     describe_failures,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.matrix import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.matrix import (
     build_matrix,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.peer_status import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.peer_status import (
     evaluate_peer,
     evaluate_services,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.plan import build_plan
-from ansible_collections.servicemesh.federation.plugins.module_utils.report_text import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.plan import build_plan
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.report_text import (
     render_failures,
 )
 

@@ -1,4 +1,4 @@
-"""The per-peer gateway entries on a mesh's ServiceMeshControlPlane (module_utils/gateways.py):
+"""The per-peer gateway entries on a mesh's ServiceMeshControlPlane (service/gateways.py):
 what is desired, what is decided before writing (add, keep, adopt, refuse, take over, remove),
 the one server-side apply per mesh, and the wait for the gateway Services by watch.
 
@@ -11,19 +11,19 @@ import copy
 import pytest
 from fake_cluster import Clock, FakeCluster, ScriptedCluster, field_paths, fields_v1
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.errors import (
     TaskError,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.gateway_entries import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.gateway_entries import (
     desired_entries,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.gateways import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.managed_fields import (
+    owners,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.service.gateways import (
     converge,
     desired_from_params,
     wait_for_gateways,
-)
-from ansible_collections.servicemesh.federation.plugins.module_utils.managed_fields import (
-    owners,
 )
 
 NS = "red-system"

@@ -1,4 +1,4 @@
-"""federation_status logic (module_utils/mesh_status.py): evaluation per peer, planned services
+"""federation_status logic (service/mesh_status.py): evaluation per peer, planned services
 from the ImportedServiceSet / ExportedServiceSet status, and diagnostics (Events, istiod /
 gateway logs, or a note) only for peers that are not done."""
 
@@ -6,11 +6,11 @@ import pytest
 from fake_cluster import Clock, FakeCluster, ScriptedCluster
 from scripted_kinds import KindScriptedCluster
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.errors import (
     ClusterError,
     TaskError,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.mesh_status import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.service.mesh_status import (
     REWRITE_GRACE,
     planned_services,
     status,

@@ -1,9 +1,9 @@
-"""OpenShift OAuth login / revocation (module_utils/oauth.py) with a recorded HTTP session."""
+"""OpenShift OAuth login / revocation (client/oauth.py) with a recorded HTTP session."""
 
 import pytest
 import requests
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.oauth import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.client.oauth import (
     OAuthError,
     login,
     login_or_revoke,

@@ -4,17 +4,17 @@ import copy
 
 import pytest
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.ingress_addresses import (
-    reachable_address,
-)
-from ansible_collections.servicemesh.federation.plugins.module_utils.objects import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.objects import (
     ObjectError,
     desired_objects,
     diff_owned,
     is_managed,
     service_sets,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.plan import build_plan
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.plan import build_plan
+from ansible_collections.servicemesh.federation.plugins.module_utils.service.addresses import (
+    reachable_address,
+)
 
 ROOT = "-----BEGIN CERTIFICATE-----\nMIIB...green...\n-----END CERTIFICATE-----\n"
 LABELS = {"app.kubernetes.io/managed-by": "servicemesh.federation"}

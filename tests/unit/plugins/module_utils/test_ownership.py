@@ -1,9 +1,11 @@
-"""The ownership rules (module_utils/ownership.py); stale writes told by status and reason."""
+"""The ownership rules (module_utils/logic/ownership.py); stale writes told by status and reason."""
 
 import pytest
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.errors import ClusterError
-from ansible_collections.servicemesh.federation.plugins.module_utils.ownership import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.errors import (
+    ClusterError,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.ownership import (
     ADOPT,
     CONFLICT_REREADS,
     CREATE,

@@ -1,23 +1,23 @@
-"""Discovery status evaluation, explanations and the federation matrix (module_utils/peer_status.py,
+"""Discovery status evaluation, explanations and the federation matrix (logic/peer_status.py,
 matrix.py)."""
 
 import pytest
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.failures import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.failures import (
     describe_failures,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.matrix import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.matrix import (
     build_matrix,
     planned_services_of,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.peer_status import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.peer_status import (
     NO_STATUS_MEANING,
     evaluate_peer,
     evaluate_services,
     explain,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.plan import build_plan
-from ansible_collections.servicemesh.federation.plugins.module_utils.report_text import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.plan import build_plan
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.report_text import (
     render_failures,
     render_matrix,
 )

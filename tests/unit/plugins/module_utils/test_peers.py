@@ -1,4 +1,4 @@
-"""federation_peers logic (module_utils/peers.py) against an in-memory cluster: what is written,
+"""federation_peers logic (service/peers.py) against an in-memory cluster: what is written,
 in which order, and that re-runs, check mode and foreign objects behave as promised."""
 
 import copy
@@ -7,19 +7,21 @@ import pytest
 from fake_cluster import FakeCluster
 from test_certs import make_ca, pem
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.certs import root_fingerprint
-from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.certs import (
+    root_fingerprint,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.errors import (
     ClusterError,
     TaskError,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.naming import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.naming import (
     ROOT_FINGERPRINT_ANNOTATION,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.peers import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.plan import build_plan
+from ansible_collections.servicemesh.federation.plugins.module_utils.service.peers import (
     converge,
     desired_from_params,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.plan import build_plan
 
 NS = "red-system"
 LABEL = {"app.kubernetes.io/managed-by": "servicemesh.federation"}

@@ -1,5 +1,5 @@
-"""The reconcile engine (module_utils/reconcile.py) with the four federation kinds
-(module_utils/peers.py KINDS) against an in-memory cluster: CA ConfigMaps, ServiceMeshPeers,
+"""The reconcile engine (module_utils/service/reconcile.py) with the four federation kinds
+(module_utils/service/peers.py KINDS) against an in-memory cluster: CA ConfigMaps, ServiceMeshPeers,
 ExportedServiceSets and ImportedServiceSets in one pass, with the same guarantees for each."""
 
 import copy
@@ -8,15 +8,15 @@ import pytest
 from fake_cluster import FakeCluster
 from test_peers import LABEL, NS, actions, peer_facts, red_links
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.errors import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.errors import (
     TaskError,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.peers import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.service.peers import (
     KINDS,
     converge,
     desired_from_params,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.reconcile import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.service.reconcile import (
     Kind,
     ensure_present,
 )

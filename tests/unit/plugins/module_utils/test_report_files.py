@@ -1,21 +1,21 @@
-"""Report files for pipelines (module_utils/report_files.py): the JSON is the matrix, the JUnit XML
+"""Report files for pipelines (logic/report_files.py): the JSON is the matrix, the JUnit XML
 parses with one test case per direction, the HTML page is self-contained and escapes
 everything."""
 
 import json
 import xml.etree.ElementTree as ET
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.failures import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.failures import (
     describe_failures,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.matrix import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.matrix import (
     build_matrix,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.peer_status import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.peer_status import (
     evaluate_peer,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.plan import build_plan
-from ansible_collections.servicemesh.federation.plugins.module_utils.report_files import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.plan import build_plan
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.report_files import (
     cause_parts,
     direction_cause,
     render_html,
