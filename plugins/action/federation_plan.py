@@ -8,13 +8,17 @@ import os
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.cluster_passwords import (
-    PASSWORDS_ENV,
+from ansible_collections.servicemesh.federation.plugins.module_utils.client.passwords import (
     PasswordsError,
     read_passwords,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.plan import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.errors import (
     PlanError,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.naming import (
+    PASSWORDS_ENV,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.plan import (
     build_plan,
 )
 

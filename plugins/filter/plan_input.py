@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.plan import plan_input
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.plan_clusters import (
+    plan_input,
+)
 
 
 def federation_plan_input(hosts, hostvars):

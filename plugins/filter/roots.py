@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.servicemesh.federation.plugins.module_utils import roots
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic import roots
 
 
 def federation_root_gate(plan, hosts, hostvars, accept=False, check_mode=False):

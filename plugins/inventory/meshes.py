@@ -109,10 +109,10 @@ except ImportError:  # ansible-core < 2.19 prints plain strings as they are
         return value
 
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import (  # noqa: E402
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.errors import (  # noqa: E402
     ClusterError,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.inventory import (  # noqa: E402
+from ansible_collections.servicemesh.federation.plugins.module_utils.service.inventory import (  # noqa: E402
     GROUP,
     InventoryError,
     check_names,

@@ -9,24 +9,16 @@ from collections.abc import Callable
 
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import (
-    ClusterError,
+from ansible_collections.servicemesh.federation.plugins.module_utils.client.cluster import (
     connect,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.inline_kubeconfig import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.client.kubeconfig import (
     mask_credentials_only,
 )
-
-
-class TaskError(Exception):
-    """The task cannot be done as asked (bad input, or the cluster holds something in the way).
-
-    `result` carries what was already done (e.g. the write count) into the failure.
-    """
-
-    def __init__(self, message: str, result: dict | None = None) -> None:
-        super().__init__(message)
-        self.result = result or {}
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.errors import (
+    ClusterError,
+    TaskError,
+)
 
 
 def argspec(**options) -> dict:

@@ -31,6 +31,7 @@ description:
     token in an C(always) section.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - servicemesh.federation.cluster
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.ACTIONGROUPS
 options:
@@ -64,9 +65,6 @@ options:
     type: str
     version_added: 0.2.0
 attributes:
-  action_group:
-    support: full
-    membership: [servicemesh.federation.cluster]
   check_mode:
     support: partial
     details:
@@ -75,8 +73,6 @@ attributes:
         leaves no token behind.
   diff_mode:
     support: none
-  platform:
-    platforms: kubernetes
 notes:
   - The token is returned in RV(api_key); never print it. Ansible masks O(password) and
     O(api_key), not values derived from them.
@@ -131,7 +127,7 @@ host:
 
 # Before kubernetes.core: the kubernetes client is then imported lazily (faster start).
 # pylint: disable-next=unused-import
-from ansible_collections.servicemesh.federation.plugins.module_utils import (  # noqa: E402,F401,I001 isort:skip
+from ansible_collections.servicemesh.federation.plugins.module_utils.client import (  # noqa: E402,F401,I001 isort:skip
     lazy_imports,
 )
 from ansible.module_utils.basic import env_fallback, missing_required_lib  # noqa: E402
@@ -139,19 +135,21 @@ from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import ( 
     AnsibleK8SModule,
 )
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.cluster_passwords import (  # noqa: E402,E501
-    PASSWORDS_ENV,
+from ansible_collections.servicemesh.federation.plugins.module_utils.client.oauth import (  # noqa: E402
+    HAS_REQUESTS,
+    OAuthError,
+    login_or_revoke,
+    session_params,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.client.passwords import (  # noqa: E402,E501
     PasswordsError,
     password_for,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.common import (  # noqa: E402
     argspec,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.oauth import (  # noqa: E402
-    HAS_REQUESTS,
-    OAuthError,
-    apply_state,
-    session_params,
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.naming import (  # noqa: E402,E501
+    PASSWORDS_ENV,
 )
 
 
@@ -193,7 +191,7 @@ def execute(module) -> None:
     try:
         if module.params["state"] == "present" and not params["password"]:
             params["password"] = file_password(module)
-        result = apply_state(params, module.params["state"])
+        result = login_or_revoke(params, module.params["state"])
     except (OAuthError, PasswordsError) as exc:
         module.fail_json(msg=str(exc))
     except Exception as exc:  # pylint: disable=broad-exception-caught

@@ -39,6 +39,7 @@ description:
     O(peers)), and never touches other entries.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - servicemesh.federation.cluster
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.ACTIONGROUPS
 options:
@@ -102,9 +103,6 @@ options:
     type: int
     default: 300
 attributes:
-  action_group:
-    support: full
-    membership: [servicemesh.federation.cluster]
   check_mode:
     support: full
     details:
@@ -114,8 +112,6 @@ attributes:
     support: full
     details:
       - Before / after of the gateway entries that change.
-  platform:
-    platforms: kubernetes
 seealso:
   - module: servicemesh.federation.federation_peers
   - module: servicemesh.federation.mesh_info
@@ -201,7 +197,7 @@ ingress:
 
 # Before kubernetes.core: the kubernetes client is then imported lazily (faster start).
 # pylint: disable-next=unused-import
-from ansible_collections.servicemesh.federation.plugins.module_utils import (  # noqa: E402,F401,I001 isort:skip
+from ansible_collections.servicemesh.federation.plugins.module_utils.client import (  # noqa: E402,F401,I001 isort:skip
     lazy_imports,
 )
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (  # noqa: E402
@@ -212,9 +208,9 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.common impo
     argspec,
     run,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.gateways import (  # noqa: E402
-    apply_state,
-    check_input,
+from ansible_collections.servicemesh.federation.plugins.module_utils.service.gateways import (  # noqa: E402
+    converge,
+    desired_from_params,
 )
 
 
@@ -239,8 +235,8 @@ def module_options() -> dict:
 def execute(module) -> None:
     """The module's work; ends with module.exit_json or module.fail_json."""
     params = module.params
-    run(module, lambda cluster, desired: apply_state(cluster, params, module.check_mode, desired),
-        check_input=lambda: check_input(params))
+    run(module, lambda cluster, desired: converge(cluster, params, module.check_mode, desired),
+        check_input=lambda: desired_from_params(params))
 
 
 def main():

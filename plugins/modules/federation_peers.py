@@ -38,6 +38,7 @@ description:
     else. istiod does not delete a removed peer's ConfigMap or sets; this does.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - servicemesh.federation.cluster
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.ACTIONGROUPS
 options:
@@ -90,9 +91,6 @@ options:
     type: list
     elements: str
 attributes:
-  action_group:
-    support: full
-    membership: [servicemesh.federation.cluster]
   check_mode:
     support: full
     details:
@@ -101,8 +99,6 @@ attributes:
     support: full
     details:
       - Before / after of the fields this collection owns, for every object that changes.
-  platform:
-    platforms: kubernetes
 seealso:
   - module: servicemesh.federation.mesh_info
   - module: servicemesh.federation.federation_status
@@ -178,7 +174,7 @@ reconfigured:
 
 # Before kubernetes.core: the kubernetes client is then imported lazily (faster start).
 # pylint: disable-next=unused-import
-from ansible_collections.servicemesh.federation.plugins.module_utils import (  # noqa: E402,F401,I001 isort:skip
+from ansible_collections.servicemesh.federation.plugins.module_utils.client import (  # noqa: E402,F401,I001 isort:skip
     lazy_imports,
 )
 from ansible.module_utils.basic import missing_required_lib  # noqa: E402
@@ -186,16 +182,16 @@ from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import ( 
     AnsibleK8SModule,
 )
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.certs import (  # noqa: E402
-    HAS_CRYPTOGRAPHY,
-)
 from ansible_collections.servicemesh.federation.plugins.module_utils.common import (  # noqa: E402
     argspec,
     run,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.peers import (  # noqa: E402
-    apply_state,
-    check_input,
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.certs import (  # noqa: E402
+    HAS_CRYPTOGRAPHY,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.service.peers import (  # noqa: E402
+    converge,
+    desired_from_params,
 )
 
 
@@ -221,8 +217,8 @@ def execute(module) -> None:
     params = module.params
     if params["state"] == "present" and not HAS_CRYPTOGRAPHY:  # the roots' fingerprints
         module.fail_json(msg=missing_required_lib("cryptography"))
-    run(module, lambda cluster, desired: apply_state(cluster, params, module.check_mode, desired),
-        check_input=lambda: check_input(params))
+    run(module, lambda cluster, desired: converge(cluster, params, module.check_mode, desired),
+        check_input=lambda: desired_from_params(params))
 
 
 def main():

@@ -27,6 +27,7 @@ description:
   - Read-only.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - servicemesh.federation.cluster
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.ACTIONGROUPS
 options:
@@ -72,17 +73,12 @@ options:
     type: dict
     default: {}
 attributes:
-  action_group:
-    support: full
-    membership: [servicemesh.federation.cluster]
   check_mode:
     support: full
     details: Read-only; runs the same in check mode.
   diff_mode:
     support: N/A
     details: Read-only.
-  platform:
-    platforms: kubernetes
 seealso:
   - module: servicemesh.federation.federation_peers
 requirements:
@@ -191,7 +187,7 @@ elapsed:
 
 # Before kubernetes.core: the kubernetes client is then imported lazily (faster start).
 # pylint: disable-next=unused-import
-from ansible_collections.servicemesh.federation.plugins.module_utils import (  # noqa: E402,F401,I001 isort:skip
+from ansible_collections.servicemesh.federation.plugins.module_utils.client import (  # noqa: E402,F401,I001 isort:skip
     lazy_imports,
 )
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import (  # noqa: E402
@@ -202,7 +198,7 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.common impo
     argspec,
     run,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.peer_status import (  # noqa: E402
+from ansible_collections.servicemesh.federation.plugins.module_utils.service.mesh_status import (  # noqa: E402
     planned_services,
     status,
 )

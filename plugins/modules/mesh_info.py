@@ -34,6 +34,7 @@ description:
     cluster.
 extends_documentation_fragment:
   - kubernetes.core.k8s_auth_options
+  - servicemesh.federation.cluster
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.ACTIONGROUPS
 options:
@@ -121,17 +122,12 @@ options:
     default: true
     version_added: 0.3.0
 attributes:
-  action_group:
-    support: full
-    membership: [servicemesh.federation.cluster]
   check_mode:
     support: full
     details: Read-only; runs the same in check mode.
   diff_mode:
     support: N/A
     details: Read-only.
-  platform:
-    platforms: kubernetes
 seealso:
   - module: servicemesh.federation.federation_peers
 requirements:
@@ -307,7 +303,7 @@ mesh:
 
 # Before kubernetes.core: the kubernetes client is then imported lazily (faster start).
 # pylint: disable-next=unused-import
-from ansible_collections.servicemesh.federation.plugins.module_utils import (  # noqa: E402,F401,I001 isort:skip
+from ansible_collections.servicemesh.federation.plugins.module_utils.client import (  # noqa: E402,F401,I001 isort:skip
     lazy_imports,
 )
 from ansible.module_utils.basic import missing_required_lib  # noqa: E402
@@ -315,14 +311,14 @@ from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import ( 
     AnsibleK8SModule,
 )
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.certs import (  # noqa: E402
-    HAS_CRYPTOGRAPHY,
-)
 from ansible_collections.servicemesh.federation.plugins.module_utils.common import (  # noqa: E402
     argspec,
     run,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.mesh_facts import (  # noqa: E402
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.certs import (  # noqa: E402
+    HAS_CRYPTOGRAPHY,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.service.mesh_facts import (  # noqa: E402
     gather,
     peer_gateways,
 )

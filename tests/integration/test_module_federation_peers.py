@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.plan import build_plan
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.plan import build_plan
 
 MESH = "red-mesh"
 NS_PREFIX = "modules-test"
@@ -176,7 +176,7 @@ def test_api_server_rejects_unknown_fields(lab, scratch):
         get_api_client,
     )
 
-    from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import (
+    from ansible_collections.servicemesh.federation.plugins.module_utils.client.cluster import (
         Cluster,
         ClusterError,
     )

@@ -25,15 +25,19 @@ import pytest
 from ansible_run import load_inventory, mesh_hosts, write_inventory
 from common import run_playbook
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.plan import build_plan
-from ansible_collections.servicemesh.federation.plugins.module_utils.report import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.failures import (
     describe_failures,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.reports import render_html
-from ansible_collections.servicemesh.federation.plugins.module_utils.status import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.matrix import (
     build_matrix,
-    evaluate_peer,
     service_pointers,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.peer_status import (
+    evaluate_peer,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.plan import build_plan
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.report_files import (
+    render_html,
 )
 
 CHROMIUM = Path("/usr/bin/chromium")

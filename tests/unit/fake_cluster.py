@@ -9,7 +9,9 @@ import copy
 import itertools
 import json
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import ClusterError
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.errors import (
+    ClusterError,
+)
 
 
 def merge_patch(target, patch):
@@ -226,7 +228,8 @@ class FakeCluster:
         self.writes += 1
         if self.object(obj["kind"], meta["namespace"], meta["name"]):
             raise ClusterError(self.name, "already exists (409)", "create", obj["kind"],
-                               meta["namespace"], meta["name"], status=409)
+                               meta["namespace"], meta["name"], status=409,
+                               status_reason="AlreadyExists")
         return self.put(obj)
 
     def patch(self, gvk, namespace, name, patch):
@@ -236,7 +239,7 @@ class FakeCluster:
         wanted_rv = (patch.get("metadata") or {}).get("resourceVersion")
         if wanted_rv and wanted_rv != current["metadata"]["resourceVersion"]:
             raise ClusterError(self.name, "the object has been modified (409)", "update",
-                               gvk[1], namespace, name, status=409)
+                               gvk[1], namespace, name, status=409, status_reason="Conflict")
         updated = merge_patch(current, patch)
         updated["metadata"]["resourceVersion"] = str(next(self._rv))
         self.store[(gvk[1], namespace, name)] = updated
@@ -256,7 +259,7 @@ class FakeCluster:
         if current is None or (meta.get("resourceVersion") and meta["resourceVersion"]
                                != current["metadata"]["resourceVersion"]):
             raise ClusterError(self.name, "the object has been modified (409)", "apply", kind,
-                               namespace, name, status=409)
+                               namespace, name, status=409, status_reason="Conflict")
         managed = current["metadata"].setdefault("managedFields", [])
         owned = {}
         for entry in managed:
@@ -274,7 +277,8 @@ class FakeCluster:
                 self.name, "Apply failed with {} conflicts: {} (409)".format(
                     len(conflicts), "; ".join(
                         'conflict with "{}": .{}'.format(m, ".".join(s[2:] for s in p))
-                        for m, p in conflicts)), "apply", kind, namespace, name, status=409)
+                        for m, p in conflicts)), "apply", kind, namespace, name, status=409,
+                status_reason="Conflict", causes=["FieldManagerConflict"] * len(conflicts))
         for who, path in conflicts:
             for key in list(owned):
                 if key[0] == who:
@@ -302,7 +306,7 @@ class FakeCluster:
             return False
         if uid and current["metadata"]["uid"] != uid:
             raise ClusterError(self.name, "precondition failed: UID (409)", "delete", gvk[1],
-                               namespace, name, status=409)
+                               namespace, name, status=409, status_reason="Conflict")
         del self.store[(gvk[1], namespace, name)]
         return True
 

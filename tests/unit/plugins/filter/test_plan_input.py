@@ -1,4 +1,4 @@
-"""The federation_plan_input filter: a thin wrapper over module_utils/plan.py's plan_input."""
+"""The federation_plan_input filter: a thin wrapper over module_utils/logic/plan.py's plan_input."""
 
 import pytest
 from ansible.errors import AnsibleFilterError

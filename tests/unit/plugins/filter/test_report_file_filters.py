@@ -1,4 +1,4 @@
-"""The report file filters: thin wrappers over module_utils/reports.py, with clear errors."""
+"""The report file filters: thin wrappers over logic/report_files.py, with clear errors."""
 
 import json
 import xml.etree.ElementTree as ET
@@ -6,9 +6,11 @@ import xml.etree.ElementTree as ET
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.servicemesh.federation.plugins.filter.reports import FilterModule
-from ansible_collections.servicemesh.federation.plugins.module_utils.status import (
+from ansible_collections.servicemesh.federation.plugins.filter.report_files import FilterModule
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.matrix import (
     build_matrix,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.peer_status import (
     evaluate_peer,
 )
 

@@ -1,13 +1,13 @@
-"""The inventory plugin's decisions (module_utils/inventory.py): contexts, where to look, the
+"""The inventory plugin's decisions (service/inventory.py): contexts, where to look, the
 same mesh seen twice, the name rule, host variables, invalid and duplicate names."""
 
 import pytest
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.errors import (
     AccessDenied,
     ConnectionFailed,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.inventory import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.service.inventory import (
     InventoryError,
     check_names,
     choose_contexts,

@@ -1,15 +1,15 @@
 """An ingress gateway reached by its peer through an address override needs no address of its
 own: the plan marks the link, the pre-flight does not ask for one, and the gateways step does
-not wait for one (module_utils/plan.py, play.py, gateways.py)."""
+not wait for one (module_utils/logic/plan.py, cross_mesh.py, gateways.py)."""
 
 from fake_cluster import FakeCluster
 
-from ansible_collections.servicemesh.federation.plugins.module_utils import play
-from ansible_collections.servicemesh.federation.plugins.module_utils.gateways import (
-    apply_state,
-    check_input,
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic import cross_mesh
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.plan import build_plan
+from ansible_collections.servicemesh.federation.plugins.module_utils.service.gateways import (
+    converge,
+    desired_from_params,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.plan import build_plan
 
 NS = "alpha-system"
 OVERRIDE = "gw.alpha.example.com"
@@ -33,8 +33,8 @@ def test_the_plan_marks_the_ingress_the_peer_reaches_through_its_override():
 
 def test_the_preflight_needs_no_address_for_that_ingress():
     whole = plan()
-    assert play.inspect_peers(whole["meshes"]["alpha"], whole)[0]["require_address"] is False
-    assert play.inspect_peers(whole["meshes"]["beta"], whole)[0]["require_address"] is True
+    assert cross_mesh.inspect_peers(whole["meshes"]["alpha"], whole)[0]["require_address"] is False
+    assert cross_mesh.inspect_peers(whole["meshes"]["beta"], whole)[0]["require_address"] is True
 
 
 def service(name, rv, lb_ip=None):
@@ -58,5 +58,5 @@ def test_the_gateways_step_does_not_wait_for_an_address_of_that_ingress():
     (link,) = plan()["meshes"]["alpha"]["links"]
     params = {"namespace": NS, "links": [link], "state": "present", "take_over": False,
               "wait": True, "timeout": 5}
-    result = apply_state(cluster, params, False, check_input(params))
+    result = converge(cluster, params, False, desired_from_params(params))
     assert result["ingress"]["ingress-beta"]["addresses"] == []

@@ -1,4 +1,4 @@
-"""Root certificate checks: certificates only, key material refused (module_utils/certs.py)."""
+"""Root certificate checks: certificates only, key material refused (logic/certs.py)."""
 
 import datetime
 
@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.certs import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.certs import (
     CertError,
     parse_root_cert,
 )

@@ -1,4 +1,4 @@
-"""The client layer (module_utils/cluster.py): what every write asks of the API server, and
+"""The client layer (module_utils/client/cluster.py): what every write asks of the API server, and
 how client exceptions become errors that name the cluster, namespace, object and reason."""
 
 import json
@@ -8,27 +8,33 @@ from kubernetes.client.rest import ApiException
 from kubernetes.dynamic.exceptions import ResourceNotFoundError, api_exception
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import (
-    CONFIGMAP,
-    SERVICE_MESH_PEER,
-    AccessDenied,
+from ansible_collections.servicemesh.federation.plugins.module_utils.client.cluster import (
     Cluster,
+    describe,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.client.retry import Policy
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.errors import (
+    AccessDenied,
     ClusterError,
     ConnectionFailed,
     CredentialsRejected,
     NotServed,
-    describe,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.retry import Policy
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.kinds import (
+    CONFIGMAP,
+    SERVICE_MESH_PEER,
+)
 
 NAME = "'red' (https://127.0.0.1:6443)"
 NO_WAIT = Policy(sleep=lambda _seconds: None)  # transient failures are retried without sleeping
 TOKEN = "sha256~secret-token-value"
 
 
-def api_error(status, message):
+def api_error(status, message, reason=None, causes=()):
     exc = ApiException(status=status, reason="Reason")
-    exc.body = json.dumps({"kind": "Status", "message": message, "code": status})
+    exc.body = json.dumps({"kind": "Status", "message": message, "code": status,
+                           "reason": reason, "details": {"causes": [{"reason": c}
+                                                                    for c in causes]}})
     # response headers are never part of the message
     exc.headers = {"Content-Type": "application/json", "X-Echo": TOKEN}
     return api_exception(exc)
@@ -225,7 +231,8 @@ def test_apply_is_a_strict_server_side_apply_with_our_field_manager():
 def test_apply_conflict_names_the_other_manager_and_fields():
     cluster, _api = smcp_cluster(apply=api_error(
         409, 'Apply failed with 1 conflict: conflict with "kubectl-edit" using maistra.io/v2: '
-             ".spec.gateways.additionalIngress.ingress-green.service.type"))
+             ".spec.gateways.additionalIngress.ingress-green.service.type",
+        reason="Conflict", causes=["FieldManagerConflict"]))
     with pytest.raises(ClusterError) as failure:
         cluster.apply(SMCP)
     message = str(failure.value)
@@ -239,7 +246,8 @@ def test_apply_conflict_names_the_other_manager_and_fields():
 def test_apply_on_a_changed_object_says_to_run_again():
     cluster, _api = smcp_cluster(apply=api_error(
         409, 'Operation cannot be fulfilled on servicemeshcontrolplanes.maistra.io "basic": the '
-             "object has been modified; please apply your changes to the latest version"))
+             "object has been modified; please apply your changes to the latest version",
+        reason="Conflict"))
     with pytest.raises(ClusterError, match="changed since it was read"):
         cluster.apply(SMCP)
 

@@ -1,4 +1,4 @@
-"""The per-peer gateway entries on a mesh's ServiceMeshControlPlane (module_utils/gateways.py):
+"""The per-peer gateway entries on a mesh's ServiceMeshControlPlane (service/gateways.py):
 what is desired, what is decided before writing (add, keep, adopt, refuse, take over, remove),
 the one server-side apply per mesh, and the wait for the gateway Services by watch.
 
@@ -11,12 +11,18 @@ import copy
 import pytest
 from fake_cluster import FakeCluster, ScriptedCluster, field_paths, fields_v1
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.common import TaskError
-from ansible_collections.servicemesh.federation.plugins.module_utils.gateways import (
-    apply_state,
-    check_input,
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.errors import (
+    TaskError,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.gateway_entries import (
     desired_entries,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.managed_fields import (
     owners,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.service.gateways import (
+    converge,
+    desired_from_params,
     wait_for_gateways,
 )
 
@@ -59,7 +65,7 @@ def smcp(gateways=None, managers=()):
 def run(cluster, links=(), check_mode=False, **params):
     params = {"namespace": NS, "links": list(links), "state": "present", "take_over": False,
               "wait": False, "timeout": 300, **params}
-    return apply_state(cluster, params, check_mode, check_input(params))
+    return converge(cluster, params, check_mode, desired_from_params(params))
 
 
 def spec_gateways(cluster):

@@ -1,4 +1,4 @@
-"""mesh_info logic (module_utils/mesh_facts.py): every pre-flight problem is reported as a
+"""mesh_info logic (module_utils/service/mesh_facts.py): every pre-flight problem is reported as a
 sentence, nothing fails for a missing thing, and Secrets are never read."""
 
 import datetime
@@ -10,8 +10,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from fake_cluster import FakeCluster
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import AccessDenied
-from ansible_collections.servicemesh.federation.plugins.module_utils.mesh_facts import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.errors import (
+    AccessDenied,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.service.mesh_facts import (
     gather,
     peer_gateways,
 )

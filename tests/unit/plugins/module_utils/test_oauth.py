@@ -1,13 +1,14 @@
-"""OpenShift OAuth login / revocation (module_utils/oauth.py) with a recorded HTTP session."""
+"""OpenShift OAuth login / revocation (client/oauth.py) with a recorded HTTP session."""
 
 import pytest
 import requests
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.oauth import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.client.oauth import (
     OAuthError,
-    apply_state,
     login,
+    login_or_revoke,
     revoke,
+    session_params,
     tls_verify,
     token_from_location,
     token_object_name,
@@ -228,4 +229,28 @@ def test_missing_options_are_named_before_any_request(state, given, missing):
     params = {"host": "", "username": None, "password": None, "api_key": None, "verify": True}
     params.update(given)
     with pytest.raises(OAuthError, match=f"state={state} needs .*{missing}"):
-        apply_state(params, state)
+        login_or_revoke(params, state)
+
+
+class _Module:
+    def __init__(self, **params):
+        self.params = params
+
+
+def test_session_params_take_the_task_options_first(monkeypatch):
+    monkeypatch.setenv("K8S_AUTH_HOST", "https://env.example:6443")
+    monkeypatch.setenv("K8S_AUTH_USERNAME", "env-user")
+    params = session_params(_Module(host="https://api.example:6443/", username="alice",
+                                    password="pw", validate_certs=False, oauth_host=None))
+    assert params["host"] == "https://api.example:6443"
+    assert (params["username"], params["password"], params["verify"]) == ("alice", "pw", False)
+
+
+def test_session_params_fall_back_to_the_k8s_auth_variables(monkeypatch):
+    monkeypatch.setenv("K8S_AUTH_HOST", "https://env.example:6443")
+    monkeypatch.setenv("K8S_AUTH_API_KEY", "sha256~token")
+    monkeypatch.setenv("K8S_AUTH_VERIFY_SSL", "no")  # the client's own name works too
+    params = session_params(_Module(host=None, api_key=None, validate_certs=None))
+    assert params["host"] == "https://env.example:6443"
+    assert params["api_key"] == "sha256~token"
+    assert params["verify"] is False

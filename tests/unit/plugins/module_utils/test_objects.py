@@ -4,15 +4,17 @@ import copy
 
 import pytest
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.objects import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.objects import (
     ObjectError,
     desired_objects,
     diff_owned,
-    ingress_address,
     is_managed,
     service_sets,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.plan import build_plan
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.plan import build_plan
+from ansible_collections.servicemesh.federation.plugins.module_utils.service.addresses import (
+    reachable_address,
+)
 
 ROOT = "-----BEGIN CERTIFICATE-----\nMIIB...green...\n-----END CERTIFICATE-----\n"
 LABELS = {"app.kubernetes.io/managed-by": "servicemesh.federation"}
@@ -149,7 +151,7 @@ def _service(type_="LoadBalancer", ingress=None, ports=None):
     (_service(type_="ClusterIP", ports=[{"port": 8188}, {"port": 15443}]), ["192.0.2.1"], None),
 ])
 def test_ingress_address(service, nodes, expected):
-    assert ingress_address(service, nodes) == expected
+    assert reachable_address(service, nodes) == expected
 
 
 def _server_copy(obj):

@@ -1,359 +1,415 @@
-"""federation_status logic (module_utils/peer_status.py): evaluation per peer, planned services
-from the ImportedServiceSet / ExportedServiceSet status, and diagnostics (Events, istiod /
-gateway logs, or a note) only for peers that are not done."""
+"""Discovery status evaluation, explanations and the federation matrix (logic/peer_status.py,
+matrix.py)."""
 
 import pytest
-from fake_cluster import FakeCluster, ScriptedCluster
-from scripted_kinds import KindScriptedCluster
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import ClusterError
-from ansible_collections.servicemesh.federation.plugins.module_utils.common import TaskError
-from ansible_collections.servicemesh.federation.plugins.module_utils.peer_status import (
-    REWRITE_GRACE,
-    planned_services,
-    status,
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.failures import (
+    describe_failures,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.matrix import (
+    build_matrix,
+    planned_services_of,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.peer_status import (
+    NO_STATUS_MEANING,
+    evaluate_peer,
+    evaluate_services,
+    explain,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.plan import build_plan
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.report_text import (
+    render_failures,
+    render_matrix,
 )
 
-NS = "red-system"
 T = "2026-11-25T10:00:00Z"
 
 
-def smp(name, watch_connected, remote_connected=True, last=None):
-    watch = {"connected": watch_connected, "lastConnected": T}
-    if last:
-        watch["lastDisconnectStatus"] = last
-    entry = {"pod": "istiod-basic-1", "watch": watch,
-             "remotes": [{"connected": remote_connected, "source": "10.0.0.9"}]}
-    group = "active" if watch_connected else "inactive"
-    return {"apiVersion": "federation.maistra.io/v1", "kind": "ServiceMeshPeer",
-            "metadata": {"name": name, "namespace": NS},
-            "spec": {"gateways": {"ingress": {"name": f"ingress-{name}"},
-                                  "egress": {"name": f"egress-{name}"}}},
-            "status": {"discoveryStatus": {group: [entry]}}}
-
-
-def pod(name, labels, phase="Running"):
-    metadata = {"name": name, "namespace": NS, "labels": labels}
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "status": {"phase": phase}}
-
-
-def event(name, reason, message, when):
-    return {"apiVersion": "v1", "kind": "Event",
-            "metadata": {"name": f"{name}.{reason}", "namespace": NS},
-            "involvedObject": {"kind": "ServiceMeshPeer", "name": name},
-            "type": "Warning", "reason": reason, "message": message, "count": 1,
-            "lastTimestamp": when}
-
-
-def lab_cluster():
-    cluster = FakeCluster([
-        smp("green", True), smp("blue", False, last="503 Service Unavailable"),
-        pod("istiod-basic-1", {"app": "istiod"}),
-        pod("egress-blue-1", {"service.istio.io/canonical-name": "egress-blue"}),
-        event("blue", "WatchFailed", "503 from egress", "2026-11-25T10:02:00Z"),
-        event("blue", "WatchStarted", "connecting", "2026-11-25T10:01:00Z"),
-        event("green", "Connected", "ok", "2026-11-25T10:00:00Z"),
-    ])
-    cluster.logs = {"istiod-basic-1": "a\nwatch failed: 503\n"}
-    cluster.fail_on[("log", "Pod", "egress-blue-1")] = ClusterError(
-        cluster.name, "no kubelet serves logs (500)", "read log of", "Pod", NS, "egress-blue-1",
-        status=500)
-    return cluster
-
-
-def test_connected_peer_has_no_diagnostics():
-    result = status(lab_cluster(), NS, ["green", "blue"], wait=False, timeout=0)
-    green = result["peers"]["green"]
-    assert green["connected"] is True
-    assert "events" not in green and "logs" not in green
-    assert result["all_connected"] is False
-
-
-def test_failing_peer_gets_its_events_in_order_and_the_logs_the_api_serves():
-    blue = status(lab_cluster(), NS, ["green", "blue"], wait=False, timeout=0)["peers"]["blue"]
-    assert blue["watch"]["last_disconnect_status"] == "503 Service Unavailable"
-    assert [e["reason"] for e in blue["events"]] == ["WatchStarted", "WatchFailed"]
-    logs = blue["logs"]
-    assert logs["istiod"]["lines"] == ["a", "watch failed: 503"]
-    assert logs["egress"]["pod"] == "egress-blue-1"
-    assert logs["egress"]["note"] == "log not served by the API: no kubelet serves logs (500)"
-    assert logs["ingress"]["note"] == "no pod labelled " \
-        "service.istio.io/canonical-name=ingress-blue in red-system"
-
-
-def test_each_pod_log_is_read_once():
-    cluster = lab_cluster()
-    cluster.store[("ServiceMeshPeer", NS, "green")] = smp("green", False)
-    status(cluster, NS, ["green", "blue"], wait=False, timeout=0)
-    assert cluster.requests.count(("log", "Pod", "istiod-basic-1")) == 1
-
-
-def test_missing_peer_is_reported_not_failed():
-    result = status(lab_cluster(), NS, ["ghost"], wait=False, timeout=0)
-    ghost = result["peers"]["ghost"]
-    assert ghost["exists"] is False and ghost["watch"]["state"] == "missing"
-    assert ghost["events"] == []
-
-
-def test_default_is_every_peer_in_the_namespace():
-    result = status(lab_cluster(), NS, [], wait=False, timeout=0)
-    assert sorted(result["peers"]) == ["blue", "green"]
-
-
-def test_unreadable_pods_give_a_note():
-    cluster = lab_cluster()
-    cluster.fail_on[("list", "Pod", "")] = ClusterError(cluster.name, "pods is forbidden (403)",
-                                                        status=403)
-    logs = status(cluster, NS, ["blue"], wait=False, timeout=0)["peers"]["blue"]["logs"]
-    assert logs["istiod"]["note"] == "pods not readable: pods is forbidden (403)"
-
-
-def test_wait_returns_at_once_when_already_connected():
-    cluster = FakeCluster([smp("green", True)])
-    result = status(cluster, NS, ["green"], wait=True, timeout=30)
-    assert result["all_connected"] is True
-    assert ("watch", "ServiceMeshPeer", "") not in cluster.requests
-
-
-# -- a peer this run changed: its old status must not end the wait ------------------------------
-class WatchedCluster(ScriptedCluster):
-    """Scripted lists and watch streams; no events or pods for the diagnostics."""
-
-    def list(self, gvk, namespace, **selectors):
-        return []
-
-
-def rv(obj, version):
-    obj["metadata"]["resourceVersion"] = str(version)
-    return obj
-
-
-def test_stale_connected_status_of_a_changed_peer_is_not_the_answer(clock):
-    before = smp("green", True)
-    rewritten = [("MODIFIED", rv(smp("green", False, last="200 OK"), 2)),  # watch restarted
-                 ("MODIFIED", rv(smp("green", True), 3))]
-    rewritten[1][1]["status"]["discoveryStatus"]["active"][0]["watch"]["lastConnected"] = "later"
-    cluster = WatchedCluster([([before], "1")], [(rewritten, 2)], clock)
-    result = status(cluster, NS, ["green"], wait=True, timeout=60,
-                    reconfigured={"green": before["status"]}, clock=clock)
-    assert result["all_connected"] is True
-    assert cluster.calls == [("list",), ("watch", "1", REWRITE_GRACE)]  # not done at the list
-
-
-def test_changed_peer_that_fails_after_the_change_is_reported(clock):
-    before = smp("green", True)
-    after = rv(smp("green", False, last="503 Service Unavailable"), 2)
-    # Rewritten within the grace, but never connected: the rest of the timeout is waited too.
-    cluster = WatchedCluster([([before], "1"), ([after], "2")],
-                             [([("MODIFIED", after)], REWRITE_GRACE), ([], 30)], clock)
-    result = status(cluster, NS, ["green"], wait=True, timeout=60,
-                    reconfigured={"green": before["status"]}, clock=clock)
-    assert result["all_connected"] is False and result["elapsed"] == 60
-    assert result["peers"]["green"]["watch"]["last_disconnect_status"] == "503 Service Unavailable"
-
-
-def test_status_never_rewritten_is_taken_as_it_is_after_the_grace(clock):
-    before = smp("green", True)
-    cluster = WatchedCluster([([before], "1"), ([before], "5")], [([], REWRITE_GRACE)], clock)
-    result = status(cluster, NS, ["green"], wait=True, timeout=300,
-                    reconfigured={"green": before["status"]}, clock=clock)
-    assert result["all_connected"] is True
-    assert result["elapsed"] == REWRITE_GRACE
-    assert cluster.calls == [("list",), ("watch", "1", REWRITE_GRACE), ("list",)]
-
-
-# -- planned services: the ImportedServiceSet / ExportedServiceSet named after the peer ----------
-RATINGS = "ratings.green-apps.svc.red-exports.local"  # green's ratings, as green exports it to red
-REVIEWS = "reviews.green-apps.svc.red-exports.local"
-OURS = "ratings.red-apps.svc.green-exports.local"  # red's ratings, as red exports it to green
-PLANNED = {"green": {"imports": [RATINGS, REVIEWS], "exports": [OURS]}}
-
-
-def local(hostname):
-    name, namespace = (hostname.split(".") + ["", ""])[:2] if hostname else ("", "")
-    return {"name": name, "namespace": namespace, "hostname": hostname}
-
-
-def service_set(kind, name, entries, with_status=True):
-    key = "importedServices" if kind == "ImportedServiceSet" else "exportedServices"
-    obj = {"apiVersion": "federation.maistra.io/v1", "kind": kind,
-           "metadata": {"name": name, "namespace": NS}, "spec": {}}
-    if with_status:
-        obj["status"] = {key: [{"exportedName": e, "localService": local(h)}
-                               for e, h in entries.items()]}
-    return obj
-
-
-def iss(name, entries, with_status=True):
-    return service_set("ImportedServiceSet", name, entries, with_status)
-
-
-def ess(name, entries):
-    return service_set("ExportedServiceSet", name, entries)
-
-
-IMPORTED = {RATINGS: "ratings.green-apps.svc.green-imports.local",
-            REVIEWS: "reviews.green-apps.svc.green-imports.local"}
-EXPORTED = {OURS: "ratings.red-apps.svc.cluster.local"}
-
-
-def test_connected_and_every_planned_service_in_is_done():
-    cluster = FakeCluster([smp("green", True), iss("green", IMPORTED), ess("green", EXPORTED)])
-    result = status(cluster, NS, ["green"], wait=False, timeout=0, services=PLANNED)
-    green = result["peers"]["green"]
-    assert green["done"] is True and result["all_done"] is True
-    services = green["services"]
-    assert (services["expected"], services["imported"], services["missing"]) == (2, 2, [])
-    assert services["imported_services"][0] == {
-        "exported_name": RATINGS, "hostname": "ratings.green-apps.svc.green-imports.local"}
-    assert (services["exports_expected"], services["exported"]) == (1, 1)
-    assert "logs" not in green
-    # read once: one list per kind, no watch; then the Deployments (istiod, gateways) once
-    assert [r for r in cluster.requests if r[0] in ("list", "watch")] == [
-        ("list", "ServiceMeshPeer", ""), ("list", "ImportedServiceSet", ""),
-        ("list", "ExportedServiceSet", ""), ("list", "Deployment", "")]
-
-
-def causes(result, peer="green"):
-    return {m["exported_name"]: m["cause"] for m in result["peers"][peer]["services"]["missing"]}
-
-
-def test_each_missing_import_carries_its_likely_cause():
-    # ratings listed with an empty localService, reviews not listed at all
-    cluster = FakeCluster([smp("green", True), iss("green", {RATINGS: ""}),
-                           ess("green", EXPORTED)])
-    result = status(cluster, NS, ["green"], wait=False, timeout=0, services=PLANNED)
-    green = result["peers"]["green"]
-    assert green["connected"] is True and green["done"] is False
-    assert result["all_connected"] is True and result["all_done"] is False
-    assert green["services"]["imported"] == 0
-    assert causes(result)[RATINGS].startswith("exported by the peer but no import rule")
-    assert causes(result)[REVIEWS].startswith("not exported by the peer")
-    # a peer that is not done gets the diagnostics (istiod logs the skipped rules)
-    assert "logs" in green
-
-
-def test_missing_set_and_unconnected_direction_are_named():
-    cluster = FakeCluster([smp("green", False, last="503 Service Unavailable"),
-                           smp("blue", True)])
-    result = status(cluster, NS, [], wait=False, timeout=0,
-                    services={"green": {"imports": [RATINGS]}, "blue": {"imports": [RATINGS]}})
-    assert causes(result, "blue")[RATINGS] == "the ImportedServiceSet does not exist"
-    cluster.put(iss("green", {}, with_status=False))
-    result = status(cluster, NS, [], wait=False, timeout=0,
-                    services={"green": {"imports": [RATINGS]}})
-    assert causes(result)[RATINGS] == "the direction is not connected yet"
-
-
-def test_missing_exports_carry_their_cause():
-    cluster = FakeCluster([smp("green", True), iss("green", IMPORTED), ess("green", {})])
-    result = status(cluster, NS, ["green"], wait=False, timeout=0, services=PLANNED)
-    services = result["peers"]["green"]["services"]
-    assert services["exported"] == 0 and services["done"] is False
-    (missing,) = services["exports_missing"]
-    assert missing["exported_name"] == OURS
-    assert "not in a member namespace" in missing["cause"]
-
-
-def test_a_planned_peer_is_evaluated_even_when_not_listed_in_peers():
-    cluster = FakeCluster([smp("green", True), smp("blue", True)])
-    result = status(cluster, NS, ["blue"], wait=False, timeout=0,
-                    services={"green": {"imports": [RATINGS]}})
-    assert sorted(result["peers"]) == ["blue", "green"]
-    assert "services" not in result["peers"]["blue"]
-
-
-def test_without_planned_services_no_set_is_read():
-    cluster = FakeCluster([smp("green", True)])
-    status(cluster, NS, ["green"], wait=False, timeout=0, services={"green": {}})
-    assert ("list", "ImportedServiceSet", "") not in cluster.requests
-    assert ("list", "ExportedServiceSet", "") not in cluster.requests
-
-
-@pytest.mark.parametrize("services, message", [
-    ({"green": ["x"]}, "services.green: expected a mapping"),
-    ({"green": {"import": ["x"]}}, "services.green: unknown key(s) import"),
-    ({"green": {"imports": "x"}}, "services.green.imports: expected a list"),
-    ({"green": {"exports": [""]}}, "services.green.exports: expected a list"),
-])
-def test_bad_services_option_is_refused_before_any_request(services, message):
-    cluster = FakeCluster([smp("green", True)])
-    with pytest.raises(TaskError) as exc:
-        planned_services(services)
-    assert message in str(exc.value)
-    with pytest.raises(TaskError):
-        status(cluster, NS, [], wait=False, timeout=0, services=services)
-    assert cluster.requests == []
-
-
-def test_wait_watches_each_set_kind_once_until_the_imports_are_in(clock):
-    cluster = KindScriptedCluster(
-        {"ServiceMeshPeer": [([rv(smp("green", True), 1)], "1"),
-                             ([rv(smp("green", True), 1)], "9")],
-         "ImportedServiceSet": [([rv(iss("green", {RATINGS: ""}), 2)], "2")],
-         "ExportedServiceSet": [([rv(ess("green", EXPORTED), 3)], "3")]},
-        {"ImportedServiceSet": [(
-            [("MODIFIED", rv(iss("green", {RATINGS: IMPORTED[RATINGS]}), 4)),  # not reviews yet
-             ("MODIFIED", rv(iss("green", IMPORTED), 5))], 12)]},
-        clock)
-    result = status(cluster, NS, ["green"], wait=True, timeout=120, services=PLANNED,
-                    clock=clock)
-    assert result["all_done"] is True
-    assert result["peers"]["green"]["services"]["imported"] == 2
-    # the ServiceMeshPeers are listed again after the watch on the ImportedServiceSets
-    assert cluster.calls == [
-        ("list", "ServiceMeshPeer"), ("list", "ImportedServiceSet"),
-        ("watch", "ImportedServiceSet", "2", 120), ("list", "ExportedServiceSet"),
-        ("list", "ServiceMeshPeer")]
-
-
-def test_wait_times_out_with_the_causes_of_what_is_still_missing(clock):
-    cluster = KindScriptedCluster(
-        {"ServiceMeshPeer": [([rv(smp("green", True), 1)], "1"),
-                             ([rv(smp("green", True), 1)], "9")],
-         "ImportedServiceSet": [([rv(iss("green", {RATINGS: ""}), 2)], "2")]},
-        {"ImportedServiceSet": [([], 60)]}, clock)
-    result = status(cluster, NS, ["green"], wait=True, timeout=60,
-                    services={"green": {"imports": [RATINGS]}}, clock=clock)
-    assert result["all_done"] is False and result["all_connected"] is True
-    assert result["elapsed"] == 60
-    assert causes(result)[RATINGS].startswith("exported by the peer but no import rule")
-
-
-def deployment(name, ready, replicas=1, labels=None, status=True):
-    obj = {"apiVersion": "apps/v1", "kind": "Deployment",
-           "metadata": {"name": name, "namespace": NS, "labels": labels or {"app": name}},
-           "spec": {"replicas": replicas}}
+def smp(active=None, inactive=None, status=True):
+    obj = {"metadata": {"name": "green", "namespace": "red-system"}, "spec": {}}
     if status:
-        obj["status"] = {"observedGeneration": 1, "replicas": replicas,
-                         **({"readyReplicas": ready} if ready else {})}
+        obj["status"] = {"discoveryStatus": {"active": active, "inactive": inactive}}
     return obj
 
 
-def test_istiod_and_the_gateways_of_each_peer_carry_their_deployment_readiness():
-    cluster = FakeCluster([
-        smp("green", True), smp("blue", False, last="503 Service Unavailable"),
-        deployment("istiod-basic", 0, labels={"app": "istiod"}),
-        deployment("ingress-blue", 0), deployment("egress-blue", 1),
-        deployment("ingress-green", 1, status=False),  # no controller status yet: unknown
-    ])
-    result = status(cluster, NS, ["green", "blue"], wait=False, timeout=0)
-    istiod = {"deployment": "istiod-basic", "namespace": NS, "ready": False,
-              "ready_replicas": 0, "replicas": 1, "text": "Deployment istiod-basic 0/1"}
-    assert result["istiod"] == istiod
-    blue = result["peers"]["blue"]
-    assert blue["istiod"] == istiod
-    assert blue["gateways"]["ingress"]["text"] == "Deployment ingress-blue 0/1"
-    assert blue["gateways"]["egress"]["ready"] is True
-    # no status yet (ingress-green) and no Deployment at all (egress-green) are unknown
-    assert result["peers"]["green"]["gateways"] == {"ingress": None, "egress": None}
+def entry(pod, connected, last=None, remotes=()):
+    watch = {"connected": connected, "lastConnected": T, "lastFullSync": T}
+    if last is not None:
+        watch["lastDisconnectStatus"] = last
+    return {"pod": pod, "watch": watch,
+            "remotes": [{"connected": c, "lastConnected": T, "source": s} for s, c in remotes]}
 
 
-def test_deployments_not_readable_leave_the_components_unknown():
-    cluster = FakeCluster([smp("green", True), deployment("istiod-basic", 0,
-                                                          labels={"app": "istiod"})])
-    cluster.fail_on[("list", "Deployment", "")] = ClusterError(
-        cluster.name, "forbidden (403)", "list", "Deployment", NS, "", status=403)
-    result = status(cluster, NS, ["green"], wait=False, timeout=0)
-    assert result["istiod"] is None and result["peers"]["green"]["gateways"] == {
-        "ingress": None, "egress": None}
+# The healthy example from the fact sheet (§1.2): connected, with a leftover 503.
+HEALTHY = smp(active=[entry("istiod-red-mesh-b65457658-9wq5j", True, "503 Service Unavailable",
+                            remotes=[("10.128.2.149", True)])])
+
+
+def test_healthy_example_is_connected_despite_a_leftover_503():
+    result = evaluate_peer(HEALTHY)
+    assert result["connected"] is True
+    assert result["watch"]["state"] == "connected"
+    assert result["watch"]["connected"] and result["remote"]["connected"]
+    assert result["watch"]["meaning"] is None
+    assert result["watch"]["last_disconnect_status"] == "503 Service Unavailable"
+    assert result["remote"]["sources"] == [{"pod": "istiod-red-mesh-b65457658-9wq5j",
+                                           "source": "10.128.2.149", "connected": True}]
+
+
+@pytest.mark.parametrize("obj, expected", [
+    pytest.param(smp(inactive=[entry("istiod-1", False, "503 Service Unavailable",
+                                     remotes=[("10.0.0.9", True)])]),
+                 {"state": "inactive", "watch": False, "remote": True, "connected": False,
+                  "last": "503 Service Unavailable"},
+                 id="inactive-with-connected-remote"),
+    pytest.param(smp(inactive=[entry("istiod-1", False, "403 Forbidden")]),
+                 {"state": "inactive", "watch": False, "remote": False, "connected": False,
+                  "last": "403 Forbidden"}, id="inactive-403"),
+    pytest.param(smp(active=[entry("istiod-1", True)]),
+                 {"state": "connected", "watch": True, "remote": False, "connected": False,
+                  "last": None}, id="watch-only"),
+    pytest.param(smp(active=[entry("istiod-1", True, remotes=[("10.0.0.9", True)])],
+                     inactive=[entry("istiod-2", False, "404 Not Found")]),
+                 {"state": "inactive", "watch": False, "remote": True, "connected": False,
+                  "last": "404 Not Found"}, id="one-replica-inactive"),
+    pytest.param(smp(active=[entry("istiod-1", True, remotes=[("10.0.0.9", False)])]),
+                 {"state": "connected", "watch": True, "remote": False, "connected": False,
+                  "last": None}, id="remote-disconnected"),
+    pytest.param(smp(active=[entry("istiod-1", True),
+                             entry("istiod-2", True, remotes=[("10.0.0.9", True)])]),
+                 {"state": "connected", "watch": True, "remote": True, "connected": True,
+                  "last": None}, id="ha-remote-on-other-pod"),
+    pytest.param(smp(inactive=[entry("istiod-1", False)]),
+                 {"state": "inactive", "watch": False, "remote": False, "connected": False,
+                  "last": None}, id="inactive-no-attempt-finished"),
+    pytest.param(smp(status=False),
+                 {"state": "no-status", "watch": False, "remote": False, "connected": False,
+                  "last": None}, id="no-status"),
+    pytest.param(smp(active=[], inactive=None),
+                 {"state": "no-status", "watch": False, "remote": False, "connected": False,
+                  "last": None}, id="empty-lists"),
+    pytest.param(None,
+                 {"state": "missing", "watch": False, "remote": False, "connected": False,
+                  "last": None}, id="missing"),
+])
+def test_evaluate_peer(obj, expected):
+    result = evaluate_peer(obj)
+    assert result["watch"]["state"] == expected["state"]
+    assert result["watch"]["connected"] is expected["watch"]
+    assert result["remote"]["connected"] is expected["remote"]
+    assert result["connected"] is expected["connected"]
+    assert result["watch"]["last_disconnect_status"] == expected["last"]
+    assert result["exists"] is (obj is not None)
+    assert result["has_status"] is (expected["state"] not in ("missing", "no-status"))
+    if expected["state"] != "connected":
+        assert result["watch"]["meaning"]
+
+
+def test_no_status_means_ca_configmap_or_federation_disabled():
+    result = evaluate_peer(smp(status=False))
+    assert result["watch"]["meaning"] == NO_STATUS_MEANING
+    assert "CA ConfigMap" in NO_STATUS_MEANING and "root-cert.pem" in NO_STATUS_MEANING
+    assert "federation is disabled" in NO_STATUS_MEANING
+
+
+def test_pods_list_every_entry_with_its_list():
+    result = evaluate_peer(smp(active=[entry("istiod-1", True)],
+                               inactive=[entry("istiod-2", False, "503 Service Unavailable")]))
+    assert [(p["pod"], p["list"], p["connected"]) for p in result["watch"]["pods"]] == [
+        ("istiod-1", "active", True), ("istiod-2", "inactive", False)]
+
+
+@pytest.mark.parametrize("status, fragment", [
+    ("503 Service Unavailable", "peer root"),
+    ("403 Forbidden", "clientID"),
+    ("404 Not Found", "no discovery route"),
+    ("400 Bad Request", "no ServiceMeshPeer"),
+    ('Get "http://egress-green.red-system.svc.cluster.local:8188/v1/watch": dial tcp: lookup '
+     "egress-green.red-system.svc.cluster.local: no such host", "does not resolve"),
+    ('Get "http://egress-green.red-system.svc.cluster.local:8188/v1/watch": dial tcp '
+     "10.0.0.1:8188: connect: connection refused", "port 8188"),
+    ("200 OK", "established watch ended"),
+    ("context canceled", "cancelled"),
+    ("", "no connection attempt has finished"),
+    (None, "no connection attempt has finished"),
+    ("418 I'm a teapot", "unrecognised"),
+])
+def test_explain(status, fragment):
+    assert fragment in explain(status)
+
+
+def test_explain_matches_codes_only_at_the_start():
+    # a Go error that happens to contain "503" somewhere is not an HTTP 503
+    assert "unrecognised" in explain("dial tcp 10.0.5.3:15030: i/o timeout")
+
+
+def connected():
+    return evaluate_peer(HEALTHY)
+
+
+def test_matrix_all_connected_and_rendered():
+    names = ["red", "green", "blue"]
+    results = {m: {p: connected() for p in names if p != m} for m in names}
+    matrix = build_matrix(results)
+    assert matrix["meshes"] == ["blue", "green", "red"]
+    assert matrix["all_connected"] is True and matrix["failed"] == []
+    assert render_matrix(matrix).splitlines() == [
+        "from \\ to  blue       green      red",
+        "blue       -          connected  connected",
+        "green      connected  -          connected",
+        "red        connected  connected  -",
+    ]
+
+
+def test_direction_needs_watch_here_and_remote_there():
+    # red's watch to green is connected, but green's SMP for red sees no remote from red.
+    red_sees = evaluate_peer(smp(active=[entry("istiod-r", True)]))
+    green_sees = evaluate_peer(smp(active=[entry("istiod-g", True)]))
+    matrix = build_matrix({"red": {"green": red_sees}, "green": {"red": green_sees}})
+    cell = matrix["cells"]["red"]["green"]
+    assert (cell["state"], cell["watch"], cell["remote"]) == ("no-remote", True, False)
+    assert "shows no connected remote" in cell["evidence"]["meaning"]
+    assert matrix["failed"] == [["green", "red"], ["red", "green"]]
+    assert not matrix["all_connected"]
+
+
+GREEN_REACHES_RED = [("10.0.0.9", True)]
+
+
+# red cannot reach green. While red's SMP has a status, it still shows green's istiod as a
+# connected remote, so green -> red stays connected; without a status it cannot show that.
+@pytest.mark.parametrize("red_smp, state, last, failed", [
+    (smp(inactive=[entry("istiod-r", False, "503 Service Unavailable", GREEN_REACHES_RED)]),
+     "503", "503 Service Unavailable", [["red", "green"]]),
+    (smp(inactive=[entry("istiod-r", False, "403 Forbidden", GREEN_REACHES_RED)]),
+     "403", "403 Forbidden", [["red", "green"]]),
+    (smp(inactive=[entry("istiod-r", False, "dial tcp: lookup x: no such host",
+                         GREEN_REACHES_RED)]),
+     "no-such-host", "dial tcp: lookup x: no such host", [["red", "green"]]),
+    (smp(inactive=[entry("istiod-r", False, None, GREEN_REACHES_RED)]),
+     "inactive", None, [["red", "green"]]),
+    (smp(status=False), "no-status", None, [["green", "red"], ["red", "green"]]),
+    (None, "missing", None, [["green", "red"], ["red", "green"]]),
+])
+def test_failed_direction_carries_evidence_and_pointers(red_smp, state, last, failed):
+    plan = build_plan({"red": {"mesh_cluster": {"kubeconfig": "/k"},
+                               "mesh_peers": {"green": {"egress_gateway": "red-to-green"}}},
+                       "green": {"mesh_cluster": {"kubeconfig": "/k"}, "mesh_namespace": "g-ns"}})
+    results = {"red": {"green": evaluate_peer(red_smp)}, "green": {"red": connected()}}
+    matrix = build_matrix(results, plan)
+    assert matrix["failed"] == failed
+    cell = matrix["cells"]["red"]["green"]
+    assert cell["state"] == state
+    evidence = cell["evidence"]
+    assert evidence["last_disconnect_status"] == last
+    assert evidence["meaning"]
+    assert evidence["pointers"] == [
+        "istiod of mesh red (namespace red-system), federation log scope",
+        "egress gateway red-to-green of mesh red (namespace red-system), access log",
+        "ingress gateway ingress-red of mesh green (namespace g-ns), access log",
+    ]
+    if len(failed) == 1:
+        assert matrix["cells"]["green"]["red"]["state"] == "connected"
+        assert matrix["cells"]["green"]["red"]["evidence"]["pointers"] == []
+    text = render_failures(describe_failures(matrix))
+    assert f"red -> green: {state} " in text
+    assert "check: egress gateway red-to-green" in text
+    if last:
+        assert f"lastDisconnectStatus: {last}" in text
+
+
+def test_plan_decides_which_cells_exist():
+    plan = build_plan({m: {"mesh_cluster": {"kubeconfig": "/k"}} for m in ("a", "b", "c")},
+                      [["a", "b"]])
+    results = {"a": {"b": connected()}, "b": {"a": connected()}, "c": {}}
+    matrix = build_matrix(results, plan)
+    assert matrix["all_connected"] is True
+    assert set(matrix["cells"]["a"]) == {"b"} and matrix["cells"]["c"] == {}
+    rows = render_matrix(matrix).splitlines()
+    assert rows[1].split() == ["a", "-", "connected", "-"]
+    assert rows[3].split() == ["c", "-", "-", "-"]
+
+
+def test_a_direction_missing_from_results_is_reported_missing():
+    plan = build_plan({m: {"mesh_cluster": {"kubeconfig": "/k"}} for m in ("a", "b")})
+    matrix = build_matrix({"a": {"b": connected()}}, plan)
+    assert matrix["cells"]["b"]["a"]["state"] == "missing"
+    ab = matrix["cells"]["a"]["b"]
+    assert ab["state"] == "no-remote"
+    assert ab["evidence"]["last_disconnect_status"] is None  # the leftover 503 is not evidence
+    assert matrix["failed"] == [["a", "b"], ["b", "a"]]
+
+
+# -- planned services per direction ----------------------------------------------------------
+RATINGS = "ratings.green-apps.svc.red-exports.local"  # green's ratings as exported to red
+REVIEWS = "reviews.green-apps.svc.red-exports.local"
+RED_RATINGS = "ratings.red-apps.svc.green-exports.local"  # red's ratings as exported to green
+
+
+def service_set(key, entries, status=True):
+    obj = {"metadata": {"name": "green"}}
+    if status:
+        obj["status"] = {key: [{"exportedName": name, "localService": {
+            "name": "", "namespace": "", "hostname": host}} for name, host in entries.items()]}
+    return obj
+
+
+def imported(entries, status=True):
+    return service_set("importedServices", entries, status)
+
+
+def exported(entries):
+    return service_set("exportedServices", entries)
+
+
+@pytest.mark.parametrize("connected, iss, cause", [
+    (True, None, "the ImportedServiceSet does not exist"),
+    (True, imported({}, status=False), "the ImportedServiceSet has no status yet"),
+    (False, imported({}), "the direction is not connected yet"),
+    (True, imported({}), "not exported by the peer"),
+    (False, imported({RATINGS: ""}), "exported by the peer but no import rule"),
+    (True, imported({RATINGS: ""}), "exported by the peer but no import rule"),
+])
+def test_cause_of_a_missing_import(connected, iss, cause):
+    result = evaluate_services(connected, iss, None, [RATINGS])
+    (missing,) = result["missing"]
+    assert missing["cause"].startswith(cause)
+    assert (result["expected"], result["imported"], result["done"]) == (1, 0, False)
+
+
+def test_an_import_counts_with_a_hostname_whatever_the_connection():
+    result = evaluate_services(False, imported({RATINGS: "ratings.shared.svc.cluster.local"}),
+                               None, [RATINGS, RATINGS])
+    assert result["imported_services"] == [
+        {"exported_name": RATINGS, "hostname": "ratings.shared.svc.cluster.local"}]
+    assert (result["expected"], result["imported"], result["done"]) == (1, 1, True)
+
+
+@pytest.mark.parametrize("ess, cause", [
+    (None, "the ExportedServiceSet does not exist"),
+    ({"metadata": {"name": "green"}}, "the ExportedServiceSet has no status yet"),
+    (exported({"other": "x"}), "not exported: the Service does not exist"),
+])
+def test_cause_of_a_missing_export(ess, cause):
+    result = evaluate_services(True, None, ess, (), [RED_RATINGS])
+    assert result["exports_missing"][0]["cause"].startswith(cause)
+    assert (result["exports_expected"], result["exported"]) == (1, 0)
+    assert evaluate_services(True, None, exported({RED_RATINGS: "h"}), (), [RED_RATINGS])["done"]
+
+
+def planned_plan():
+    plan = build_plan({"red": {"mesh_cluster": {"kubeconfig": "/k"}},
+                       "green": {"mesh_cluster": {"kubeconfig": "/k"}, "mesh_namespace": "g-ns"}})
+    for mesh in plan["meshes"].values():
+        for link in mesh["links"]:
+            link["imports"], link["exports"] = [], []
+    red_green = plan["meshes"]["red"]["links"][0]
+    green_red = plan["meshes"]["green"]["links"][0]
+    red_green["imports"] = [{"service": s, "namespace": "green-apps", "exported_name": n}
+                            for s, n in (("ratings", RATINGS), ("reviews", REVIEWS))]
+    green_red["exports"] = [dict(e) for e in red_green["imports"]]
+    return plan
+
+
+def with_services(peer_result, iss=None, ess=None, imports=(), exports=()):
+    return dict(peer_result, services=evaluate_services(
+        peer_result["watch"]["connected"], iss, ess, imports, exports))
+
+
+HOST = "ratings.green-apps.svc.green-imports.local"
+
+
+def test_cell_counts_planned_imports_and_fails_below_the_plan():
+    plan = planned_plan()
+    results = {
+        "red": {"green": with_services(connected(), imported({RATINGS: HOST, REVIEWS: ""}),
+                                       imports=[RATINGS, REVIEWS])},
+        "green": {"red": with_services(connected(), ess=exported({RATINGS: "r", REVIEWS: "v"}),
+                                       exports=[RATINGS, REVIEWS])},
+    }
+    matrix = build_matrix(results, plan)
+    cell = matrix["cells"]["red"]["green"]
+    assert (cell["state"], cell["summary"], cell["ok"]) == ("connected", "connected 1/2", False)
+    assert cell["imports"]["expected"] == 2 and cell["imports"]["imported"] == 1
+    (missing,) = cell["imports"]["missing"]
+    assert missing["exported_name"] == REVIEWS
+    assert missing["cause"].startswith("exported by the peer but no import rule")
+    assert "exports" in cell and cell["exports"]["missing"] == []
+    assert any("ExportedServiceSet red of mesh green (namespace g-ns)" in p
+               for p in cell["evidence"]["pointers"])
+    assert matrix["failed"] == [["red", "green"]] and matrix["all_connected"] is False
+    # green -> red plans nothing: plain state, ok
+    back = matrix["cells"]["green"]["red"]
+    assert (back["summary"], back["ok"]) == ("connected", True) and "imports" not in back
+    assert render_matrix(matrix).splitlines() == [
+        "from \\ to  green          red",
+        "green      -              connected",
+        "red        connected 1/2  -",
+    ]
+
+
+def test_cell_with_every_import_in_is_ok():
+    plan = planned_plan()
+    full = imported({RATINGS: HOST, REVIEWS: HOST})
+    results = {"red": {"green": with_services(connected(), full, imports=[RATINGS, REVIEWS])},
+               "green": {"red": with_services(
+                   connected(), ess=exported({RATINGS: "r", REVIEWS: "v"}),
+                   exports=[RATINGS, REVIEWS])}}
+    matrix = build_matrix(results, plan)
+    assert matrix["cells"]["red"]["green"]["summary"] == "connected 2/2"
+    assert matrix["cells"]["red"]["green"]["imports"] == {"expected": 2, "imported": 2,
+                                                          "missing": []}
+    assert matrix["all_connected"] is True and matrix["failed"] == []
+
+
+def test_exporter_missing_a_planned_export_fails_the_cell_it_travels_over():
+    plan = planned_plan()
+    full = imported({RATINGS: HOST, REVIEWS: HOST})
+    results = {"red": {"green": with_services(connected(), full, imports=[RATINGS, REVIEWS])},
+               "green": {"red": with_services(connected(), ess=exported({RATINGS: "r"}),
+                                              exports=[RATINGS, REVIEWS])}}
+    cell = build_matrix(results, plan)["cells"]["red"]["green"]
+    assert cell["summary"] == "connected 2/2 exported 1/2" and cell["ok"] is False
+    assert cell["exports"]["missing"][0]["exported_name"] == REVIEWS
+
+
+def test_unconnected_direction_shows_its_count_too():
+    plan = planned_plan()
+    down = evaluate_peer(smp(inactive=[entry("istiod-r", False, "503 Service Unavailable",
+                                             GREEN_REACHES_RED)]))
+    results = {"red": {"green": with_services(down, imported({}), imports=[RATINGS, REVIEWS])},
+               "green": {"red": connected()}}
+    cell = build_matrix(results, plan)["cells"]["red"]["green"]
+    assert cell["summary"] == "503 0/2"
+    assert {m["cause"] for m in cell["imports"]["missing"]} == {
+        "the direction is not connected yet"}
+
+
+def test_planned_imports_of_a_mesh_not_read_or_not_checked():
+    plan = planned_plan()
+    cell = build_matrix({"green": {"red": connected()}}, plan)["cells"]["red"]["green"]
+    assert cell["summary"] == "missing 0/2"
+    assert cell["imports"]["missing"][0]["cause"].startswith("the status of this direction was "
+                                                             "not read")
+    results = {"red": {"green": connected()}, "green": {"red": connected()}}
+    cell = build_matrix(results, plan)["cells"]["red"]["green"]
+    assert cell["summary"] == "connected 0/2" and not cell["ok"]
+    assert cell["imports"]["missing"][0]["cause"].startswith("not checked")
+
+
+def test_without_a_plan_the_counts_come_from_the_results():
+    results = {"red": {"green": with_services(connected(), imported({RATINGS: HOST}),
+                                              imports=[RATINGS, REVIEWS])},
+               "green": {"red": connected()}}
+    matrix = build_matrix(results)
+    assert matrix["cells"]["red"]["green"]["summary"] == "connected 1/2"
+    assert matrix["failed"] == [["red", "green"]]
+
+
+def test_planned_services_of_the_links():
+    plan = planned_plan()
+    assert planned_services_of(plan["meshes"]["red"]["links"]) == {
+        "green": {"imports": [RATINGS, REVIEWS], "exports": []}}
+    assert planned_services_of(plan["meshes"]["green"]["links"]) == {
+        "red": {"imports": [], "exports": [RATINGS, REVIEWS]}}
+    assert planned_services_of([{"peer": "x"}]) == {}

@@ -1,4 +1,4 @@
-"""federation_peers logic (module_utils/peers.py) against an in-memory cluster: what is written,
+"""federation_peers logic (service/peers.py) against an in-memory cluster: what is written,
 in which order, and that re-runs, check mode and foreign objects behave as promised."""
 
 import copy
@@ -7,17 +7,21 @@ import pytest
 from fake_cluster import FakeCluster
 from test_certs import make_ca, pem
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.certs import root_fingerprint
-from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import ClusterError
-from ansible_collections.servicemesh.federation.plugins.module_utils.common import TaskError
-from ansible_collections.servicemesh.federation.plugins.module_utils.naming import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.certs import (
+    root_fingerprint,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.errors import (
+    ClusterError,
+    TaskError,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.naming import (
     ROOT_FINGERPRINT_ANNOTATION,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.peers import (
-    apply_state,
-    check_input,
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.plan import build_plan
+from ansible_collections.servicemesh.federation.plugins.module_utils.service.peers import (
+    converge,
+    desired_from_params,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.plan import build_plan
 
 NS = "red-system"
 LABEL = {"app.kubernetes.io/managed-by": "servicemesh.federation"}
@@ -47,7 +51,7 @@ def params(**overrides):
 
 def run(cluster, check_mode=False, **overrides):
     p = params(**overrides)
-    return apply_state(cluster, p, check_mode, check_input(p))
+    return converge(cluster, p, check_mode, desired_from_params(p))
 
 
 def actions(result):
@@ -291,14 +295,14 @@ def test_a_conflicting_write_of_what_we_want_is_taken_as_done(cluster):
 def test_missing_peer_facts_fail_before_any_request():
     p = params(peer_facts={"blue": peer_facts()["blue"]})
     with pytest.raises(TaskError, match="no peer_facts for peer 'green'"):
-        check_input(p)
+        desired_from_params(p)
 
 
 def test_link_for_another_namespace_is_refused():
     links = copy.deepcopy(red_links())
     links[0]["namespace"] = "elsewhere"
     with pytest.raises(TaskError, match="is for namespace 'elsewhere', not 'red-system'"):
-        check_input(params(links=links))
+        desired_from_params(params(links=links))
 
 
 def test_absent_deletes_only_our_objects_peers_first_and_is_idempotent(cluster):

@@ -1,18 +1,22 @@
-"""Plan validation, defaults and topology expansion (plugins/module_utils/plan.py)."""
+"""Plan validation, defaults and topology expansion (plugins/module_utils/logic/plan.py)."""
 
 import copy
 
 import pytest
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.naming import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.errors import (
+    PlanError,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.naming import (
     DEFAULT_DISCOVERY_PORT,
     DEFAULT_SERVICE_PORT,
     MANAGED_BY,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.plan import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.plan import (
     CLIENT_ID_RE,
-    PlanError,
     build_plan,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.plan_clusters import (
     plan_input,
 )
 
@@ -442,7 +446,7 @@ def test_plan_input_keeps_misspelt_mesh_variables_for_the_plan_to_report():
                for p in problems_of(masked))
 
 
-# --- Service sharing: mesh_exports / mesh_imports (module_utils/sharing.py) -----------------
+# --- Service sharing: mesh_exports / mesh_imports (module_utils/logic/sharing.py) -----------------
 
 def sharing(red_exports=None, green_imports=None, **more):
     """red exports, green imports; every other host variable from ``more`` (host -> vars)."""

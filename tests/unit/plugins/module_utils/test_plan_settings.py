@@ -1,16 +1,20 @@
 """Bad input is refused by the plan, before any login, naming the host or variable and the reason:
-malformed inventories and every federation_* group variable (plugins/module_utils/plan.py)."""
+malformed inventories and every federation_* group variable (plugins/module_utils/logic/plan.py)."""
 
 import re
 from pathlib import Path
 
 import pytest
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.plan import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.errors import (
+    PlanError,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.plan import (
+    build_plan,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.plan_settings import (
     ROLE_PREFIXES,
     USER_VARIABLES,
-    PlanError,
-    build_plan,
     unknown_variable_error,
 )
 

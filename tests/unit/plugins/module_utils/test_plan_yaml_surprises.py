@@ -1,11 +1,13 @@
 """Values YAML reads as something other than the string the user meant (``on``, ``no``,
 ``0123``) are refused saying so, and one malformed federation_links entry is reported once,
-not again by every override and import it leaves unlinked (module_utils/plan.py)."""
+not again by every override and import it leaves unlinked (module_utils/logic/plan.py)."""
 
 import pytest
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.plan import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.errors import (
     PlanError,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.plan import (
     build_plan,
 )
 

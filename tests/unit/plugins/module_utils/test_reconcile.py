@@ -1,5 +1,5 @@
-"""The reconcile engine (module_utils/reconcile.py) with the four federation kinds
-(module_utils/peers.py KINDS) against an in-memory cluster: CA ConfigMaps, ServiceMeshPeers,
+"""The reconcile engine (module_utils/service/reconcile.py) with the four federation kinds
+(module_utils/service/peers.py KINDS) against an in-memory cluster: CA ConfigMaps, ServiceMeshPeers,
 ExportedServiceSets and ImportedServiceSets in one pass, with the same guarantees for each."""
 
 import copy
@@ -8,13 +8,15 @@ import pytest
 from fake_cluster import FakeCluster
 from test_peers import LABEL, NS, actions, peer_facts, red_links
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.common import TaskError
-from ansible_collections.servicemesh.federation.plugins.module_utils.peers import (
-    KINDS,
-    apply_state,
-    check_input,
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.errors import (
+    TaskError,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.reconcile import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.service.peers import (
+    KINDS,
+    converge,
+    desired_from_params,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.service.reconcile import (
     Kind,
     ensure_present,
 )
@@ -42,7 +44,7 @@ def run(cluster, check_mode=False, **overrides):
     p = {"namespace": NS, "state": "present", "links": links(), "peer_facts": peer_facts(),
          "take_over": False, "peers": None}
     p.update(overrides)
-    return apply_state(cluster, p, check_mode, check_input(p))
+    return converge(cluster, p, check_mode, desired_from_params(p))
 
 
 def ess(cluster, name="green"):
@@ -208,8 +210,8 @@ def test_absent_for_a_peer_removes_only_its_sets(cluster):
 def test_bad_rules_fail_before_any_request():
     bad = links(exports=[{"nameSelector": {"name": "ratings"}}])
     with pytest.raises(TaskError, match="link to peer 'green'.*export_rules must be a list"):
-        check_input({"namespace": NS, "state": "present", "links": bad,
-                     "peer_facts": peer_facts()})
+        desired_from_params({"namespace": NS, "state": "present", "links": bad,
+                             "peer_facts": peer_facts()})
 
 
 # The engine on its own, with a made-up kind: projection vs whole ownership.

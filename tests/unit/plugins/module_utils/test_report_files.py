@@ -1,24 +1,26 @@
-"""Report files for pipelines (module_utils/reports.py): the JSON is the matrix, the JUnit XML
+"""Report files for pipelines (logic/report_files.py): the JSON is the matrix, the JUnit XML
 parses with one test case per direction, the HTML page is self-contained and escapes
 everything."""
 
 import json
 import xml.etree.ElementTree as ET
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.plan import build_plan
-from ansible_collections.servicemesh.federation.plugins.module_utils.report import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.failures import (
     describe_failures,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.reports import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.matrix import (
+    build_matrix,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.peer_status import (
+    evaluate_peer,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.plan import build_plan
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.report_files import (
     cause_parts,
     direction_cause,
     render_html,
     render_json,
     render_junit,
-)
-from ansible_collections.servicemesh.federation.plugins.module_utils.status import (
-    build_matrix,
-    evaluate_peer,
 )
 
 GENERATED = "2026-11-02T10:00:00+00:00"

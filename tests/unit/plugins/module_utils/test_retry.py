@@ -1,4 +1,4 @@
-"""Bounded retry of transient API failures (module_utils/retry.py) and how cluster.py makes each
+"""Bounded retry of transient API failures (client/retry.py) and how cluster.py makes each
 repeated request safe: what is repeated, how long it waits, when it gives up and what it says."""
 
 import json
@@ -8,16 +8,25 @@ from kubernetes.client.rest import ApiException
 from kubernetes.dynamic.exceptions import api_exception
 from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError, ProtocolError
 
-from ansible_collections.servicemesh.federation.plugins.module_utils import cluster as cluster_mod
-from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import (
-    CONFIGMAP,
-    AccessDenied,
+from ansible_collections.servicemesh.federation.plugins.module_utils.client import (
+    cluster as cluster_mod,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.client.cluster import (
     Cluster,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.client.retry import (
+    Policy,
+    transient,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.errors import (
+    AccessDenied,
     ClusterError,
     ConnectionFailed,
     CredentialsRejected,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.retry import Policy, transient
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.kinds import (
+    CONFIGMAP,
+)
 
 NAME = "'amber' (https://127.0.0.1:6443)"
 TOKEN = "sha256~secret-token-value"

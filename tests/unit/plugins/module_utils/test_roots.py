@@ -1,5 +1,5 @@
 """The root-change gate: fingerprints, CA / expiry checks, the decision, and what the copies
-record (module_utils/certs.py, roots.py, mesh_facts.py root copies, peers.py annotation)."""
+record (module_utils/logic/certs.py, roots.py, mesh_facts.py root copies, peers.py annotation)."""
 
 import datetime
 
@@ -10,32 +10,34 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from test_peers import NS, actions, params, peer_facts
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.certs import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.certs import (
     parse_root_cert,
     root_cert_problems,
     root_fingerprint,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.mesh_facts import (
-    _root_copies,
-    peer_gateways,
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.errors import (
+    PlanError,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.naming import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.naming import (
     MANAGED_BY,
     ROOT_FINGERPRINT_ANNOTATION,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.peers import (
-    apply_state,
-    check_input,
-)
-from ansible_collections.servicemesh.federation.plugins.module_utils.plan import (
-    PlanError,
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.plan import (
     build_plan,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.roots import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.roots import (
     accepted_meshes,
     gate,
     gate_from_hostvars,
     root_changes,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.service.mesh_facts import (
+    _root_copies,
+    peer_gateways,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.service.peers import (
+    converge,
+    desired_from_params,
 )
 
 NOW = datetime.datetime(2026, 11, 30, 12, 0, tzinfo=datetime.UTC)
@@ -247,7 +249,7 @@ def test_mesh_facts_reads_each_peers_copy_with_its_recorded_fingerprint(cluster)
 
 def run(cluster, **overrides):
     p = params(**overrides)
-    return apply_state(cluster, p, False, check_input(p))
+    return converge(cluster, p, False, desired_from_params(p))
 
 
 def test_each_copy_records_the_fingerprint_of_the_root_it_holds(cluster):

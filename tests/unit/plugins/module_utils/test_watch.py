@@ -1,17 +1,19 @@
-"""Event-driven waiting (module_utils/watch.py): list, watch from the list's resourceVersion,
+"""Event-driven waiting (module_utils/client/watch.py): list, watch from the list's resourceVersion,
 resume after a stream ends, re-list on 410 Gone, stop at the deadline."""
 
 import pytest
 from fake_cluster import ScriptedCluster
 from scripted_kinds import KindScriptedCluster
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.cluster import (
-    SERVICE_MESH_PEER,
-    ClusterError,
-)
-from ansible_collections.servicemesh.federation.plugins.module_utils.watch import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.client.watch import (
     wait_for,
     wait_for_all,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.errors import (
+    ClusterError,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.kinds import (
+    SERVICE_MESH_PEER,
 )
 
 NS = "red-system"
