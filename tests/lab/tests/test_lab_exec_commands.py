@@ -39,9 +39,9 @@ def test_cat_copies_stdin():
 
 
 def test_a_missing_executable_fails_as_a_container_runtime_does():
-    code, _, err = answer("nslookup", "x")
+    code, _out, err = answer("nslookup", "x")
     assert code == 126 and 'exec: "nslookup": executable file not found in $PATH' in err
-    code, _, err = answer("sh", "-c", "nslookup x")
+    code, _out, err = answer("sh", "-c", "nslookup x")
     assert code == 127 and "nslookup: not found" in err
 
 
@@ -62,8 +62,8 @@ def test_curl_fails_to_connect_until_the_probe_plugs_in():
 def test_curl_request_is_parsed_for_the_probe():
     request = parse_curl(["-sSm5", "-H", "Host: reviews", "--write-out=%{http_code}", "x:8080"])
     assert request.url == "http://x:8080"
-    assert (request.silent, request.show_error, request.write_out) == (True, True,
-                                                                         "%{http_code}")
+    assert (request.silent, request.show_error, request.write_out) == (
+        True, True, "%{http_code}")
     assert request.options == {"-m": "5", "-H": "Host: reviews", "--write-out": "%{http_code}"}
     assert parse_curl(["-s"]) is None
 
