@@ -178,6 +178,8 @@ def test_api_server_rejects_unknown_fields(lab, scratch):
 
     from ansible_collections.servicemesh.federation.plugins.module_utils.client.cluster import (
         Cluster,
+    )
+    from ansible_collections.servicemesh.federation.plugins.module_utils.logic.errors import (
         ClusterError,
     )
 

@@ -4,9 +4,9 @@
 
 Authentication (task options, K8S_AUTH_* variables, kubeconfig / context) is resolved by
 kubernetes.core's get_api_client; this file only adds what the federation modules need on
-top of it: typed errors that name the cluster, namespace and object, strict field validation
-with a fixed field manager on every write, a count of the write requests sent, and a bounded
-retry of requests that failed transiently (retry.py), made safe per request: reads
+top of it: typed errors that name the cluster, namespace and object (api_errors.py), strict
+field validation with a fixed field manager on every write, a count of the write requests sent,
+and a bounded retry of requests that failed transiently (retry.py), made safe per request: reads
 and idempotent writes are repeated as they are; a create that finds the object (409) or a
 repeated guarded write that finds it changed (409) reads it back and succeeds when it already
 holds what was sent.
@@ -14,19 +14,23 @@ holds what was sent.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.client.retry import Policy
+from ansible_collections.servicemesh.federation.plugins.module_utils.client.api_errors import (
+    ApiException,
+    TransportError,
+    api_errors,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.client.retry import (
+    Policy,
+    mark_final,
+    retried,
+)
 from ansible_collections.servicemesh.federation.plugins.module_utils.logic.errors import (
-    AccessDenied,
     ClusterError,
-    ConnectionFailed,
-    CredentialsRejected,
     NotServed,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.logic.kinds import POD
@@ -35,21 +39,9 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.logic.namin
 )
 
 try:
-    from kubernetes.client.rest import ApiException
-    from kubernetes.dynamic.exceptions import (
-        DynamicApiError,
-        ResourceNotFoundError,
-        ResourceNotUniqueError,
-    )
     from kubernetes.watch import Watch
-    from urllib3.exceptions import HTTPError as TransportError
 except ImportError:  # reported by AnsibleK8SModule (missing_required_lib) before any use
-
-    class _Missing(Exception):
-        pass
-
-    ApiException = DynamicApiError = TransportError = _Missing
-    ResourceNotFoundError = ResourceNotUniqueError = _Missing
+    Watch = None
 
 MERGE_PATCH = "application/merge-patch+json"
 
@@ -61,16 +53,6 @@ def describe(params: dict, host: str | None = None) -> str:
     if context and host:
         return f"'{context}' ({host})"
     return "'{}'".format(context or host or "from the default kubeconfig")
-
-
-def api_reason(exc: BaseException) -> str:
-    """The API server's own message (never headers or request data, which could hold secrets)."""
-    if isinstance(exc, DynamicApiError):
-        return f"{exc.summary()} ({exc.status})"
-    if isinstance(exc, ApiException):
-        return f"{exc.reason} ({exc.status})"
-    reason = getattr(exc, "reason", None)  # urllib3 MaxRetryError wraps the socket / TLS error
-    return str(reason or exc) or type(exc).__name__
 
 
 def connect(module) -> Cluster:
@@ -88,7 +70,7 @@ def connect(module) -> Cluster:
     except ValueError as exc:
         raise ClusterError(label, str(exc)) from exc
     try:
-        client = _retried(policy, label, where, lambda: get_api_client(module=module), repeats)
+        client = retried(policy, label, where, lambda: get_api_client(module=module), repeats)
     except ClusterError:
         raise
     except Exception as exc:  # kubeconfig problems surface as CoreException / ConfigException
@@ -96,96 +78,6 @@ def connect(module) -> Cluster:
     cluster = Cluster(client, describe(module.params, client.configuration.host), policy)
     cluster.repeats = repeats
     return cluster
-
-
-def _retried(policy: Policy, cluster: str, where: dict, send: Callable[[], Any],
-             repeats: list | None = None, starting: Callable[[], bool] | None = None) -> Any:
-    """`send()` with its client errors mapped, repeated while they are transient and the bound
-    allows; each repeat's cause is appended to `repeats`. The final error carries `attempts`;
-    when the bound ended the tries it says so."""
-    tries = policy.start(starting)
-    while True:
-        tries.attempt()
-        try:
-            with api_errors(cluster, **where):
-                return send()
-        except ClusterError as exc:
-            delay = tries.failed(exc)
-            if delay is None:
-                _final(exc, tries)
-                raise
-            if repeats is not None:
-                repeats.append(str(exc))
-            policy.sleep(delay)
-
-
-def _final(exc: ClusterError, tries) -> None:
-    """Mark the error that ends the tries: the number of attempts, and the bound when reached."""
-    exc.attempts = tries.count
-    if tries.gave_up:
-        exc.reason = f"{exc.reason}; {tries.summary()}"
-        exc.args = (exc._message(),)
-
-
-def api_status(exc: BaseException) -> tuple[str | None, tuple[str, ...]]:
-    """The reason of the API's Status answer (Conflict, AlreadyExists, ...) and the reasons of
-    its causes (FieldManagerConflict, ...): (None, ()) when the body is not a Status."""
-    body = getattr(exc, "body", None)
-    try:
-        answer = json.loads(body) if isinstance(body, (str, bytes)) else None
-    except ValueError:
-        return None, ()
-    if not isinstance(answer, dict):
-        return None, ()
-    causes = (answer.get("details") or {}).get("causes") or []
-    reasons = tuple(c["reason"] for c in causes if isinstance(c, dict) and c.get("reason"))
-    return answer.get("reason"), reasons
-
-
-# The Kubernetes verb of each action the errors name (RBAC grants verbs, not actions).
-VERBS = {"read": "get", "read log of": "get", "update": "patch", "apply": "patch",
-         "discover": "get"}
-
-
-def _denied(status: int, reason: str, action: str, resource: str, namespace: str) -> str:
-    """What a 401 / 403 means for the user, and what to do (never the credentials)."""
-    if status == 401:
-        return ("the API server rejected the credentials (401 Unauthorized): the token is wrong, "
-                "expired or revoked; log in again (a new token in the kubeconfig or api_key, or "
-                f"username and password) and run again; the API said: {reason}")
-    where = f"in namespace {namespace}" if namespace else "at cluster scope"
-    return (f"not allowed (403 Forbidden): this identity may not {VERBS.get(action, action)} "
-            f"{resource or 'this resource'} {where}; grant that verb in its Role (see the "
-            f"least-privilege Role in the README); the API said: {reason}")
-
-
-@contextmanager
-def api_errors(cluster: str, action: str, kind: str = "", namespace: str = "", name: str = "",
-               resource: str = ""):
-    """Turn client exceptions into ClusterError subclasses that say where and why.
-
-    `resource`: the resource as RBAC names it (plural.group), for 403 messages."""
-    where = dict(action=action, kind=kind, namespace=namespace, name=name)
-    try:
-        yield
-    except (ResourceNotFoundError, ResourceNotUniqueError) as exc:
-        raise NotServed(cluster, "the API server does not serve this kind", **where) from exc
-    except (DynamicApiError, ApiException) as exc:
-        status = getattr(exc, "status", None)
-        reason = api_reason(exc)
-        if status in (401, 403):
-            reason = _denied(status, reason, action, resource, namespace)
-        error = {401: CredentialsRejected, 403: AccessDenied}.get(status, ClusterError)
-        status_reason, causes = api_status(exc)
-        raise error(cluster, reason, status=status, status_reason=status_reason, causes=causes,
-                    **where) from exc
-    except (TransportError, OSError) as exc:
-        reason = api_reason(exc)
-        if "CERTIFICATE_VERIFY_FAILED" in reason:
-            reason = f"TLS verification failed (ca_cert names the CA of the API server): {reason}"
-        else:
-            reason = f"cannot reach the API server: {reason}"
-        raise ConnectionFailed(cluster, reason, **where) from exc
 
 
 def _strict() -> list:
@@ -213,13 +105,6 @@ def _holds(actual, sent, lists_whole: bool = True) -> bool:
     return actual == sent
 
 
-def _rule_allows(rule: dict, verb: str, group: str, resource: str) -> bool:
-    def has(values, value):
-        return "*" in (values or ()) or value in (values or ())
-    return (not rule.get("resourceNames") and has(rule.get("verbs"), verb)
-            and has(rule.get("apiGroups"), group) and has(rule.get("resources"), resource))
-
-
 def _as_sent(_client, obj: dict) -> dict:
     """The dynamic client's serializer for our requests: the JSON object as the API server sent
     it. Its default wraps every object in ResourceInstance / ResourceField objects, which we
@@ -244,11 +129,12 @@ class Cluster:
         self.repeats: list[str] = []  # why each repeated request failed before (for a warning)
         self._resources: dict[tuple[str, str], Any] = {}
 
-    def _send(self, send: Callable[[], Any], action: str, gvk: tuple[str, str] = ("", ""),
-              namespace: str = "", name: str = "", resource=None) -> Any:
+    def send(self, send: Callable[[], Any], action: str, gvk: tuple[str, str] = ("", ""),
+             namespace: str = "", name: str = "", resource=None) -> Any:
+        """One request `send()`, its errors naming `action` on the object, under the retry."""
         where = dict(action=action, kind=gvk[1], namespace=namespace or "", name=name,
                      resource=resource if isinstance(resource, str) else resource_label(resource))
-        return _retried(self.policy, self.name, where, send, self.repeats, self.starting)
+        return retried(self.policy, self.name, where, send, self.repeats, self.starting)
 
     def starting(self) -> bool:
         """Whether the API server says it is not ready (/readyz, readable by anyone): then its
@@ -262,7 +148,7 @@ class Cluster:
     def resource(self, api_version: str, kind: str):
         key = (api_version, kind)
         if key not in self._resources:
-            self._resources[key] = self._send(lambda: self.client.resource(kind, api_version),
+            self._resources[key] = self.send(lambda: self.client.resource(kind, api_version),
                                               "discover", ("", kind + "." + api_version))
         return self._resources[key]
 
@@ -280,7 +166,7 @@ class Cluster:
     def get(self, gvk: tuple[str, str], namespace: str, name: str) -> dict | None:
         resource = self.resource(*gvk)
         try:
-            return self._send(lambda: resource.get(name=name, namespace=namespace, **PLAIN),
+            return self.send(lambda: resource.get(name=name, namespace=namespace, **PLAIN),
                               "read", gvk, namespace, name, resource)
         except ClusterError as exc:
             if exc.status == 404:
@@ -305,7 +191,7 @@ class Cluster:
     ) -> tuple[list[dict], str]:
         """Items and the list's resourceVersion (where a watch can start)."""
         resource = self.resource(*gvk)
-        result = self._send(lambda: resource.get(
+        result = self.send(lambda: resource.get(
             namespace=namespace, label_selector=label_selector, field_selector=field_selector,
             **PLAIN), "list", gvk, namespace, resource=resource)
         items = result.get("items") or []
@@ -324,7 +210,7 @@ class Cluster:
         resource = self.resource(*gvk)
         self.writes += 1
         try:
-            return self._send(lambda: resource.create(
+            return self.send(lambda: resource.create(
                 body=obj,
                 namespace=meta.get("namespace"),
                 field_manager=FIELD_MANAGER,
@@ -356,7 +242,7 @@ class Cluster:
         resource = self.resource(*gvk)
         self.writes += 1
         try:
-            return self._send(lambda: resource.patch(
+            return self.send(lambda: resource.patch(
                 body=patch,
                 name=name,
                 namespace=namespace,
@@ -384,7 +270,7 @@ class Cluster:
         resource = self.resource(*gvk)
         self.writes += 1
         try:
-            return self._send(lambda: resource.server_side_apply(
+            return self.send(lambda: resource.server_side_apply(
                 body=obj,
                 name=name,
                 namespace=namespace or None,
@@ -418,7 +304,7 @@ class Cluster:
             body["preconditions"] = {"uid": uid}
         self.writes += 1
         try:
-            self._send(lambda: resource.delete(name=name, namespace=namespace, body=body),
+            self.send(lambda: resource.delete(name=name, namespace=namespace, body=body),
                        "delete", gvk, namespace, name, resource)
         except ClusterError as exc:
             if exc.status == 404:
@@ -466,7 +352,7 @@ class Cluster:
             except ClusterError as exc:
                 delay = tries.failed(exc)
                 if delay is None:
-                    _final(exc, tries)
+                    mark_final(exc, tries)
                     raise
                 if clock() + delay >= deadline:
                     return  # the watch would have ended by now: the caller re-checks
@@ -483,32 +369,6 @@ class Cluster:
                 f"were repeated (bound: {self.policy.describe()}); the last failure: "
                 f"{self.repeats[-1]}")
 
-    def denied(self, namespace: str, needs: list[tuple[str, str, str]]) -> list[str]:
-        """Which of `needs` ((verb, API group, resource) in `namespace`) this identity may not
-        do, as "verb resource[.group]" texts: one SelfSubjectRulesReview, and a
-        SelfSubjectAccessReview for each need the rules do not show when they are incomplete.
-        Reviews store nothing (not a write)."""
-        review = self.resource("authorization.k8s.io/v1", "SelfSubjectRulesReview")
-        status = self._send(lambda: review.create(body={
-            "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectRulesReview",
-            "spec": {"namespace": namespace}}).to_dict(), "create",
-            ("authorization.k8s.io/v1", "SelfSubjectRulesReview"), namespace,
-            resource=review).get("status") or {}
-        rules = status.get("resourceRules") or []
-        missing = [need for need in needs
-                   if not any(_rule_allows(rule, *need) for rule in rules)]
-        if missing and status.get("incomplete"):
-            access = self.resource("authorization.k8s.io/v1", "SelfSubjectAccessReview")
-            missing = [need for need in missing if not self._send(lambda need=need: access.create(
-                body={"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
-                      "spec": {"resourceAttributes": {"namespace": namespace, "verb": need[0],
-                                                      "group": need[1],
-                                                      "resource": need[2]}}}).to_dict(),
-                "create", ("authorization.k8s.io/v1", "SelfSubjectAccessReview"), namespace,
-                resource=access).get("status", {}).get("allowed")]
-        return [f"{verb} {resource}.{group}" if group else f"{verb} {resource}"
-                for verb, group, resource in missing]
-
     def pod_log(self, namespace: str, pod: str, container: str = "", tail_lines: int = 50) -> str:
         """The last lines of a pod's log, through the API server's pods/log subresource."""
         resource = self.resource(*POD)
@@ -516,36 +376,10 @@ class Cluster:
         if container:
             query.append(("container", container))
         path = resource.path(name=pod, namespace=namespace) + "/log"
-        response = self._send(lambda: self.client.client.request(
+        response = self.send(lambda: self.client.client.request(
             "get", path, query_params=query, serialize=False, _request_timeout=20
         ), "read log of", ("v1", "Pod"), namespace, pod, "pods/log")
         return response.data.decode("utf-8", errors="replace")
-
-
-# What a federate run does in the mesh namespace after pre-flight: (verb, API group, resource).
-RUN_ACCESS = tuple(
-    [(verb, "", "configmaps") for verb in ("get", "list", "create", "patch", "delete")]
-    + [(verb, "federation.maistra.io", plural)
-       for plural in ("servicemeshpeers", "exportedservicesets", "importedservicesets")
-       for verb in ("get", "list", "watch", "create", "patch", "delete")])
-# ... and with managed gateways: the gateway entries of the control plane, then their Services.
-GATEWAY_ACCESS = (("get", "maistra.io", "servicemeshcontrolplanes"),
-                  ("list", "maistra.io", "servicemeshcontrolplanes"),
-                  ("patch", "maistra.io", "servicemeshcontrolplanes"),
-                  ("get", "", "services"), ("list", "", "services"), ("watch", "", "services"))
-
-
-def access_problem(cluster: Cluster, namespace: str, gateways_managed: bool) -> str | None:
-    """A pre-flight problem naming every verb a run needs in `namespace` and may not use, so a
-    missing permission stops the run before its first write instead of in the middle."""
-    needs = list(RUN_ACCESS) + (list(GATEWAY_ACCESS) if gateways_managed else [])
-    missing = cluster.denied(namespace, needs)
-    if not missing:
-        return None
-    return (f"this identity may not {', '.join(missing)} in namespace {namespace} on cluster "
-            f"{cluster.name}, which the run needs (nothing was written); grant these verbs in "
-            "its Role (see the least-privilege Role in the README)")
-
 
 def resource_label(resource) -> str:
     """A resource as RBAC names it: plural, or plural.group."""

@@ -11,8 +11,9 @@ authorization caches are filled. Anything else (4xx, TLS, DNS) is final at once.
 The bound: at most ATTEMPTS attempts, and no new attempt starts BUDGET seconds after the first.
 The environment variable FEDERATION_API_RETRY_SECONDS sets another time bound (then it alone
 bounds the attempts; 0 turns retrying off), for API servers that take longer to restart.
-Whether a request may be repeated at all is the caller's concern (cluster.py): every request the
-collection sends is a read, an idempotent write (merge patch, server-side apply, delete by uid)
+`retried` sends one request under the bound, its errors mapped (api_errors.py). Whether a
+request may be repeated at all is the caller's concern (cluster.py): every request the collection
+sends is a read, an idempotent write (merge patch, server-side apply, delete by uid)
 or a create whose 409 AlreadyExists on a repeat is resolved by reading the object back.
 """
 
@@ -22,6 +23,14 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+
+from ansible_collections.servicemesh.federation.plugins.module_utils.client.api_errors import (
+    api_errors,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.errors import (
+    ClusterError,
+)
 
 try:
     from urllib3.exceptions import (
@@ -157,3 +166,32 @@ class Tries:
         attempt."""
         self.count = 1
         self.started = self.policy.clock()
+
+
+def retried(policy: Policy, cluster: str, where: dict, send: Callable[[], Any],
+            repeats: list | None = None, starting: Callable[[], bool] | None = None) -> Any:
+    """`send()` with its client errors mapped, repeated while they are transient and the bound
+    allows; each repeat's cause is appended to `repeats`. The final error carries `attempts`;
+    when the bound ended the tries it says so."""
+    tries = policy.start(starting)
+    while True:
+        tries.attempt()
+        try:
+            with api_errors(cluster, **where):
+                return send()
+        except ClusterError as exc:
+            delay = tries.failed(exc)
+            if delay is None:
+                mark_final(exc, tries)
+                raise
+            if repeats is not None:
+                repeats.append(str(exc))
+            policy.sleep(delay)
+
+
+def mark_final(exc: ClusterError, tries: Tries) -> None:
+    """Mark the error that ends the tries: the number of attempts, and the bound when reached."""
+    exc.attempts = tries.count
+    if tries.gave_up:
+        exc.reason = f"{exc.reason}; {tries.summary()}"
+        exc.args = (exc._message(),)

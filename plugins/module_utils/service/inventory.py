@@ -12,9 +12,11 @@ Nothing here reads or returns credentials.
 
 from __future__ import annotations
 
+from ansible_collections.servicemesh.federation.plugins.module_utils.client.api_errors import (
+    api_errors,
+)
 from ansible_collections.servicemesh.federation.plugins.module_utils.client.cluster import (
     Cluster,
-    api_errors,
     describe,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.logic.errors import (

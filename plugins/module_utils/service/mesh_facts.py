@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime
 import re
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.client.cluster import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.client.access import (
     access_problem,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.logic.certs import (

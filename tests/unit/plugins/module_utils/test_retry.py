@@ -348,43 +348,6 @@ def test_a_broken_watch_is_opened_again_from_the_last_event(monkeypatch):
     assert clock.slept == [1, 2]
 
 
-# --- pre-flight access check --------------------------------------------------------------------
-
-def test_denied_lists_the_needs_the_rules_do_not_grant():
-    clock = Clock()
-    rules = {"status": {"resourceRules": [
-        {"verbs": ["get", "list", "patch", "delete"], "apiGroups": [""],
-         "resources": ["configmaps"]},
-        {"verbs": ["*"], "apiGroups": ["federation.maistra.io"], "resources": ["*"]},
-        {"verbs": ["create"], "apiGroups": [""], "resources": ["configmaps"],
-         "resourceNames": ["only-this-one"]}]}}
-    review = Resource(name="selfsubjectrulesreviews", group="authorization.k8s.io",
-                      create=[rules])
-    c = Cluster(Client({"SelfSubjectRulesReview": review}), NAME, clock.policy())
-    needs = [("create", "", "configmaps"), ("patch", "", "configmaps"),
-             ("create", "federation.maistra.io", "servicemeshpeers")]
-    assert c.denied("amber-system", needs) == ["create configmaps"]
-    assert c.writes == 0
-
-
-def test_access_problem_names_every_missing_verb_the_namespace_and_the_cluster():
-    clock = Clock()
-    rules = {"status": {"resourceRules": [
-        {"verbs": ["get", "list", "patch", "delete"], "apiGroups": [""],
-         "resources": ["configmaps"]},
-        {"verbs": ["*"], "apiGroups": ["federation.maistra.io"], "resources": ["*"]}]}}
-    review = Resource(name="selfsubjectrulesreviews", group="authorization.k8s.io",
-                      create=[rules, rules])
-    c = Cluster(Client({"SelfSubjectRulesReview": review}), NAME, clock.policy())
-    assert cluster_mod.access_problem(c, "amber-system", gateways_managed=False) == (
-        f"this identity may not create configmaps in namespace amber-system on cluster {NAME}, "
-        "which the run needs (nothing was written); grant these verbs in its Role (see the "
-        "least-privilege Role in the README)")
-    problem = cluster_mod.access_problem(c, "amber-system", gateways_managed=True)
-    assert "may not create configmaps, get servicemeshcontrolplanes.maistra.io" in problem
-    assert "patch servicemeshcontrolplanes.maistra.io" in problem and "watch services" in problem
-
-
 def test_repeats_that_succeeded_are_reported_as_a_warning():
     clock = Clock()
     c, _resource = cluster(clock, get=[refused(), CM])
