@@ -35,15 +35,17 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.logic.plan_
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.logic.plan_values import (
     Problems,
+    dns1123_label_error,
     gateway_name_error,
     not_a_string,
     trust_domain_error,
     yaml_hint,
 )
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.service_sets import (
+    link_sharing,
+)
 from ansible_collections.servicemesh.federation.plugins.module_utils.logic.sharing import (
     check_imports,
-    dns1123_label_error,
-    link_sharing,
     read_exports,
     read_imports,
 )

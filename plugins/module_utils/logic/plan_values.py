@@ -1,8 +1,9 @@
 # Copyright (c) servicemesh.federation contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The plan's checks of single values (names, trust domains, addresses, ports) and its problem
-collector, shared by the plan's parts (plan.py, plan_settings.py, plan_clusters.py,
-plan_overrides.py). Pure Python (stdlib only); messages never contain credential values."""
+"""The plan's checks of single values (names, DNS names, trust domains, addresses, ports) and
+its problem collector, shared by the plan's parts (plan.py, plan_settings.py, plan_clusters.py,
+plan_overrides.py, sharing.py) and the inventory plugin. Pure Python (stdlib only); messages
+never contain credential values."""
 
 from __future__ import annotations
 
@@ -10,15 +11,45 @@ import ipaddress
 import re
 
 from ansible_collections.servicemesh.federation.plugins.module_utils.logic.naming import (
+    LOCAL_DOMAIN_SUFFIX,
     RESERVED_GATEWAYS,
 )
 
 # Strings Ansible reads as booleans, as `-e federation_take_over=true` passes them.
 BOOL_STRINGS = ("true", "false", "yes", "no", "on", "off")
+LABEL_RULE = "lowercase letters, digits and '-', starting and ending with a letter or digit"
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _HOSTNAME_LABEL = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?$")
 # SPIFFE trust domain characters: lowercase letters, digits, '.', '-', '_'.
 _TRUST_DOMAIN = re.compile(r"^[a-z0-9._-]+$")
+
+
+def dns1123_label_error(value) -> str | None:
+    """Why ``value`` is not a DNS-1123 label (Kubernetes object / namespace name), or None."""
+    if not isinstance(value, str) or not value:
+        return "must be a non-empty string"
+    if len(value) > 63:
+        return f"{value!r} is longer than 63 characters"
+    if not _DNS1123_LABEL.match(value):
+        return f"{value!r} is not a DNS-1123 label ({LABEL_RULE})"
+    return None
+
+
+def is_dns_name(value: str) -> bool:
+    """Whether ``value`` is a DNS name: dot-separated DNS-1123 labels, at most 253 characters."""
+    return len(value) <= 253 and all(_DNS1123_LABEL.match(label) for label in value.split("."))
+
+
+def domain_suffix_error(value) -> str | None:
+    if not isinstance(value, str) or not value:
+        return "must be a non-empty string"
+    if value.strip(".") == LOCAL_DOMAIN_SUFFIX:
+        return (f"{value!r} is the mesh's own domain, which OSSM refuses: use as_local: true "
+                "with alias.namespace to merge an import with local services")
+    if not is_dns_name(value):
+        return f"{value!r} is not a DNS name (dot-separated labels of {LABEL_RULE})"
+    return None
 
 
 def gateway_name_error(value) -> str | None:

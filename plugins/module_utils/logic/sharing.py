@@ -1,7 +1,8 @@
 # Copyright (c) servicemesh.federation contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Service sharing in the plan: validate ``mesh_exports`` / ``mesh_imports`` and build each
-link's ExportedServiceSet and ImportedServiceSet rules (fact sheet §3).
+"""Service sharing in the plan: validate ``mesh_exports`` / ``mesh_imports`` into rules, and
+check every import against what its exporter exports (fact sheet §3); service_sets.py turns the
+valid rules into each link's ExportedServiceSet and ImportedServiceSet rules.
 
 Pure Python (stdlib only), used by plan.build_plan before any cluster is contacted. Problems
 are reported through a ``report(field, reason)`` callable bound to one mesh, so that every
@@ -10,136 +11,24 @@ problem of the inventory is listed at once.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
-from ansible_collections.servicemesh.federation.plugins.module_utils.logic.naming import (
-    LOCAL_DOMAIN_SUFFIX,
-    exported_name,
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.label_selectors import (
+    check_selector,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.plan_values import (
+    dns1123_label_error,
+    domain_suffix_error,
+)
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.service_sets import (
+    ANY,
+    exported_as,
+    exports_to,
 )
 
 EXPORT_KEYS = ("service", "selector", "namespace", "alias", "to")
 IMPORT_KEYS = ("from", "service", "namespace", "alias", "as_local", "domain_suffix")
 ALIAS_KEYS = ("name", "namespace")
-SELECTOR_KEYS = ("matchLabels", "matchExpressions")
-EXPRESSION_KEYS = ("key", "operator", "values")
-OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
-ANY = "*"  # "any namespace" in an ExportRule (fact sheet §3.1)
-
-# Kept here (plan.py imports it) so that this module does not depend on plan.py.
-LABEL_RULE = "lowercase letters, digits and '-', starting and ending with a letter or digit"
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
-
-
-def dns1123_label_error(value) -> str | None:
-    """Why ``value`` is not a DNS-1123 label (Kubernetes object / namespace name), or None."""
-    if not isinstance(value, str) or not value:
-        return "must be a non-empty string"
-    if len(value) > 63:
-        return f"{value!r} is longer than 63 characters"
-    if not _DNS1123_LABEL.match(value):
-        return f"{value!r} is not a DNS-1123 label ({LABEL_RULE})"
-    return None
-
-
-def domain_suffix_error(value) -> str | None:
-    if not isinstance(value, str) or not value:
-        return "must be a non-empty string"
-    if value.strip(".") == LOCAL_DOMAIN_SUFFIX:
-        return (f"{value!r} is the mesh's own domain, which OSSM refuses: use as_local: true "
-                "with alias.namespace to merge an import with local services")
-    labels = value.split(".")
-    if len(value) > 253 or not all(_DNS1123_LABEL.match(label) for label in labels):
-        return f"{value!r} is not a DNS name (dot-separated labels of {LABEL_RULE})"
-    return None
-
-
-def _label_key_error(key) -> str | None:
-    if not isinstance(key, str) or not key:
-        return "label keys must be non-empty strings"
-    prefix, _slash, name = key.rpartition("/")
-    if prefix and (len(prefix) > 253
-                   or not all(_DNS1123_LABEL.match(p) for p in prefix.split("."))):
-        return f"label key {key!r}: the prefix must be a DNS name"
-    if len(name) > 63 or not _LABEL_NAME.match(name):
-        return (f"label key {key!r} is not a valid label name (at most 63 letters, digits, "
-                "'-', '_' or '.', starting and ending with a letter or digit)")
-    return None
-
-
-def _label_value_error(value) -> str | None:
-    if not isinstance(value, str):
-        return f"label value {value!r} must be a string (quote it in YAML)"
-    if value and (len(value) > 63 or not _LABEL_NAME.match(value)):
-        return f"label value {value!r} is not a valid label value"
-    return None
-
-
-def _check_selector(report, field: str, selector) -> bool:
-    """A Kubernetes LabelSelector that selects something; True when valid."""
-    if not isinstance(selector, Mapping):
-        report(field, "must be a mapping with matchLabels and/or matchExpressions")
-        return False
-    ok = True
-    for key in sorted(set(selector) - set(SELECTOR_KEYS), key=str):
-        report(f"{field}.{key}", f"unknown key (known: {', '.join(SELECTOR_KEYS)})")
-        ok = False
-    if not any(selector.get(key) for key in SELECTOR_KEYS):
-        report(field, "needs matchLabels and/or matchExpressions (an empty selector would "
-                      "export every Service of the namespace)")
-        return False
-    labels = selector.get("matchLabels")
-    if labels is not None:
-        if not isinstance(labels, Mapping):
-            report(f"{field}.matchLabels", "must be a mapping of label names to values")
-            ok = False
-        else:
-            for key in sorted(labels, key=str):
-                err = _label_key_error(key) or _label_value_error(labels[key])
-                if err:
-                    report(f"{field}.matchLabels.{key}", err)
-                    ok = False
-    expressions = selector.get("matchExpressions")
-    if expressions is not None:
-        if not isinstance(expressions, list):
-            report(f"{field}.matchExpressions", "must be a list of {key, operator, values}")
-            return False
-        for i, expr in enumerate(expressions):
-            ok = _check_expression(report, f"{field}.matchExpressions[{i}]", expr) and ok
-    return ok
-
-
-def _check_expression(report, field: str, expr) -> bool:
-    if not isinstance(expr, Mapping):
-        report(field, "must be a mapping with key, operator and values")
-        return False
-    ok = True
-    for key in sorted(set(expr) - set(EXPRESSION_KEYS), key=str):
-        report(f"{field}.{key}", f"unknown key (known: {', '.join(EXPRESSION_KEYS)})")
-        ok = False
-    err = _label_key_error(expr.get("key"))
-    if err:
-        report(f"{field}.key", err)
-        ok = False
-    operator = expr.get("operator")
-    if operator not in OPERATORS:
-        report(f"{field}.operator", f"must be one of {', '.join(OPERATORS)}, got {operator!r}")
-        return False
-    values = expr.get("values")
-    if operator in ("In", "NotIn"):
-        if not isinstance(values, list) or not values:
-            report(f"{field}.values", f"must be a non-empty list with operator {operator}")
-            return False
-        for j, value in enumerate(values):
-            err = _label_value_error(value)
-            if err:
-                report(f"{field}.values[{j}]", err)
-                ok = False
-    elif values:
-        report(f"{field}.values", f"must be empty with operator {operator}")
-        ok = False
-    return ok
 
 
 def _check_alias(report, field: str, alias) -> dict | None:
@@ -201,50 +90,57 @@ def read_exports(report, own: str, exports, linked, known, outside) -> tuple[lis
             report(field, "must be a mapping (service or selector, namespace, alias, to)")
             clean = False
             continue
-        ok = _unknown_keys(report, field, raw, EXPORT_KEYS)
-        rule = {"index": i, "service": None, "selector": None, "namespace": None,
-                "alias": None, "to": None}
-        has_service, has_selector = "service" in raw, "selector" in raw
-        if has_service == has_selector:
-            report(field, "give either service (a Service name) or selector (a label "
-                          "selector), " + ("not both" if has_service else "neither is given"))
-            ok = False
-        elif has_service:
-            err = dns1123_label_error(raw["service"])
-            if err:
-                report(f"{field}.service", err)
-                ok = False
-            rule["service"] = raw["service"]
-        else:
-            ok = _check_selector(report, f"{field}.selector", raw["selector"]) and ok
-            rule["selector"] = raw["selector"]
-        if has_selector and not has_service and raw.get("namespace") == ANY:
-            pass  # any namespace, as when omitted
-        elif raw.get("namespace") is not None:
-            err = dns1123_label_error(raw["namespace"])
-            if err:
-                report(f"{field}.namespace", err)
-                ok = False
-            rule["namespace"] = raw["namespace"]
-        elif has_service and not has_selector:
-            report(f"{field}.namespace", "missing: the namespace of the Service")
-            ok = False
-        if raw.get("alias") is not None:
-            rule["alias"] = _check_alias(report, f"{field}.alias", raw["alias"])
-            if rule["alias"] is None:
-                ok = False
-            elif has_selector and not has_service and "name" in rule["alias"]:
-                report(f"{field}.alias.name", "a selector export may rename only the "
-                       "namespace (every matched Service would get this one name)")
-                ok = False
-        if raw.get("to") is not None:
-            rule["to"], ok_to = _read_to(report, f"{field}.to", raw["to"], own, linked, known,
-                                         outside)
-            ok = ok and ok_to
-        if ok:
+        rule = _read_export(report, field, i, raw, own, linked, known, outside)
+        if rule is not None:
             rules.append(rule)
-        clean = clean and ok
+        clean = clean and rule is not None
     return rules, clean
+
+
+def _read_export(report, field: str, i: int, raw: Mapping, own: str, linked, known,
+                 outside) -> dict | None:
+    """One export rule, or None when it is invalid (reported)."""
+    ok = _unknown_keys(report, field, raw, EXPORT_KEYS)
+    rule = {"index": i, "service": None, "selector": None, "namespace": None,
+            "alias": None, "to": None}
+    has_service, has_selector = "service" in raw, "selector" in raw
+    if has_service == has_selector:
+        report(field, "give either service (a Service name) or selector (a label "
+                      "selector), " + ("not both" if has_service else "neither is given"))
+        ok = False
+    elif has_service:
+        err = dns1123_label_error(raw["service"])
+        if err:
+            report(f"{field}.service", err)
+            ok = False
+        rule["service"] = raw["service"]
+    else:
+        ok = check_selector(report, f"{field}.selector", raw["selector"]) and ok
+        rule["selector"] = raw["selector"]
+    if has_selector and not has_service and raw.get("namespace") == ANY:
+        pass  # any namespace, as when omitted
+    elif raw.get("namespace") is not None:
+        err = dns1123_label_error(raw["namespace"])
+        if err:
+            report(f"{field}.namespace", err)
+            ok = False
+        rule["namespace"] = raw["namespace"]
+    elif has_service and not has_selector:
+        report(f"{field}.namespace", "missing: the namespace of the Service")
+        ok = False
+    if raw.get("alias") is not None:
+        rule["alias"] = _check_alias(report, f"{field}.alias", raw["alias"])
+        if rule["alias"] is None:
+            ok = False
+        elif has_selector and not has_service and "name" in rule["alias"]:
+            report(f"{field}.alias.name", "a selector export may rename only the "
+                   "namespace (every matched Service would get this one name)")
+            ok = False
+    if raw.get("to") is not None:
+        rule["to"], ok_to = _read_to(report, f"{field}.to", raw["to"], own, linked, known,
+                                     outside)
+        ok = ok and ok_to
+    return rule if ok else None
 
 
 def _read_to(report, field, to, own, linked, known, outside) -> tuple[set, bool]:
@@ -359,16 +255,6 @@ def _check_local_options(report, field: str, raw: Mapping) -> tuple[bool, bool, 
     return ok, as_local, suffix
 
 
-def _exports_to(rules: list[dict], peer: str) -> list[dict]:
-    return [r for r in rules if r["to"] is None or peer in r["to"]]
-
-
-def _exported_as(rule: dict) -> tuple[str | None, str | None]:
-    """(name, namespace) the importer sees; None for a selector's name or any namespace."""
-    alias = rule["alias"] or {}
-    return alias.get("name", rule["service"]), alias.get("namespace", rule["namespace"])
-
-
 def check_imports(report_for, imports: dict, exports: dict, clean: dict) -> None:
     """The typo guard: every import must be something its exporter exports to the importer.
 
@@ -381,9 +267,9 @@ def check_imports(report_for, imports: dict, exports: dict, clean: dict) -> None
             exporter = rule["from"]
             if exporter not in exports or not clean.get(exporter, True):
                 continue
-            offered = _exports_to(exports[exporter], importer)
-            named = {_exported_as(r) for r in offered if r["service"] is not None}
-            spaces = {_exported_as(r)[1] or ANY for r in offered if r["selector"] is not None}
+            offered = exports_to(exports[exporter], importer)
+            named = {exported_as(r) for r in offered if r["service"] is not None}
+            spaces = {exported_as(r)[1] or ANY for r in offered if r["selector"] is not None}
             wanted = (rule["service"], rule["namespace"])
             if wanted in named or rule["namespace"] in spaces or ANY in spaces:
                 continue
@@ -396,61 +282,3 @@ def check_imports(report_for, imports: dict, exports: dict, clean: dict) -> None
                 "(names are as exported, after the exporter's alias); "
                 + (f"{exporter!r} exports to this mesh: {', '.join(what)}" if what
                    else f"{exporter!r} exports nothing to this mesh"))
-
-
-def _alias_api(alias: dict) -> dict:
-    return {key: alias[key] for key in ("namespace", "name") if key in alias}
-
-
-def export_rule(rule: dict) -> dict:
-    """One ExportedServiceSet exportRule (API form) for a valid export rule."""
-    if rule["service"] is not None:
-        selector = {"namespace": rule["namespace"], "name": rule["service"]}
-        if rule["alias"]:
-            selector["alias"] = _alias_api(rule["alias"])
-        return {"type": "NameSelector", "nameSelector": selector}
-    selector = {"namespace": rule["namespace"] or ANY, "selector": _copy(rule["selector"])}
-    if rule["alias"]:
-        selector["aliases"] = [{"namespace": ANY, "name": ANY,
-                                "alias": _alias_api(rule["alias"])}]
-    return {"type": "LabelSelector", "labelSelector": selector}
-
-
-def import_rule(rule: dict) -> dict:
-    """One ImportedServiceSet importRule (API form) for a valid import rule."""
-    selector = {"namespace": rule["namespace"], "name": rule["service"]}
-    if rule["alias"]:
-        selector["alias"] = _alias_api(rule["alias"])
-    api = {"type": "NameSelector", "importAsLocal": rule["as_local"], "nameSelector": selector}
-    if rule["domain_suffix"] is not None:
-        api["domainSuffix"] = rule["domain_suffix"]
-    return api
-
-
-def link_sharing(own: str, peer: str, exports: list[dict], imports: list[dict]) -> dict:
-    """The sharing part of the link ``own`` -> ``peer`` (plan shape, see CONTRACT)."""
-    offered = _exports_to(exports, peer)
-    taken = [r for r in imports if r["from"] == peer]
-    return {
-        "export_rules": [export_rule(r) for r in offered],
-        "import_rules": [import_rule(r) for r in taken],
-        "exports": [{"service": r["service"], "namespace": r["namespace"],
-                     "exported_name": exported_name(*_exported_as(r), peer)}
-                    for r in offered if r["service"] is not None],
-        # The importer's ServiceMeshPeer for us is named after this mesh.
-        "imports": [{"service": r["service"], "namespace": r["namespace"],
-                     "exported_name": exported_name(r["service"], r["namespace"], own)}
-                    for r in taken],
-        "export_selectors": [{"namespace": r["namespace"] or ANY,
-                              "selector": _copy(r["selector"])}
-                             for r in offered if r["selector"] is not None],
-    }
-
-
-def _copy(value):
-    """A plain copy of YAML data (mappings and lists), so the plan never aliases the input."""
-    if isinstance(value, Mapping):
-        return {key: _copy(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_copy(item) for item in value]
-    return value

@@ -26,7 +26,7 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.logic.error
 from ansible_collections.servicemesh.federation.plugins.module_utils.logic.kinds import (
     SERVICE_MESH_CONTROL_PLANE,
 )
-from ansible_collections.servicemesh.federation.plugins.module_utils.logic.sharing import (
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.plan_values import (
     dns1123_label_error,
 )
 

@@ -662,6 +662,9 @@ SHARING_INVALID = [
     pytest.param([{"selector": {"matchLabels": {"version": 1}}}], None, None,
                  "mesh 'red': mesh_exports[0].selector.matchLabels.version: label value 1 "
                  "must be a string", id="selector-value-type"),
+    pytest.param([{"selector": {"matchLabels": {"Example.com/app": "x"}}}], None, None,
+                 "mesh 'red': mesh_exports[0].selector.matchLabels.Example.com/app: label key "
+                 "'Example.com/app': the prefix must be a DNS name", id="selector-key-prefix"),
     pytest.param([{"selector": {"matchExpressions": [{"key": "app", "operator": "in",
                                                       "values": ["x"]}]}}], None, None,
                  "mesh 'red': mesh_exports[0].selector.matchExpressions[0].operator: must be "
