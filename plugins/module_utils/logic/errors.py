@@ -6,7 +6,8 @@ reconcile, status) raises and catches them without importing the client or the m
 - PlanError: the inventory cannot be planned (every problem at once);
 - TaskError: a task cannot be done as asked (bad input, or the cluster holds something in the
   way); modules turn it into one fail_json;
-- ClusterError and its kinds: an API request failed (raised by the client layer, cluster.py).
+- ClusterError and its kinds: an API request failed (raised by the client layer:
+  client/api_errors.py).
 """
 
 from __future__ import annotations
