@@ -105,4 +105,3 @@ def api_errors(cluster: str, action: str, kind: str = "", namespace: str = "", n
         else:
             reason = f"cannot reach the API server: {reason}"
         raise ConnectionFailed(cluster, reason, **where) from exc
-

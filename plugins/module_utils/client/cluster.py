@@ -149,7 +149,7 @@ class Cluster:
         key = (api_version, kind)
         if key not in self._resources:
             self._resources[key] = self.send(lambda: self.client.resource(kind, api_version),
-                                              "discover", ("", kind + "." + api_version))
+                                             "discover", ("", kind + "." + api_version))
         return self._resources[key]
 
     def version(self) -> str | None:
@@ -167,7 +167,7 @@ class Cluster:
         resource = self.resource(*gvk)
         try:
             return self.send(lambda: resource.get(name=name, namespace=namespace, **PLAIN),
-                              "read", gvk, namespace, name, resource)
+                             "read", gvk, namespace, name, resource)
         except ClusterError as exc:
             if exc.status == 404:
                 return None
@@ -305,7 +305,7 @@ class Cluster:
         self.writes += 1
         try:
             self.send(lambda: resource.delete(name=name, namespace=namespace, body=body),
-                       "delete", gvk, namespace, name, resource)
+                      "delete", gvk, namespace, name, resource)
         except ClusterError as exc:
             if exc.status == 404:
                 return exc.retried()  # gone after a repeat: most likely our earlier attempt
@@ -380,6 +380,7 @@ class Cluster:
             "get", path, query_params=query, serialize=False, _request_timeout=20
         ), "read log of", ("v1", "Pod"), namespace, pod, "pods/log")
         return response.data.decode("utf-8", errors="replace")
+
 
 def resource_label(resource) -> str:
     """A resource as RBAC names it: plural, or plural.group."""

@@ -47,7 +47,7 @@ class Client:
         return self.resources[kind]
 
 
-def cluster(rules: Review, access: Review | None = None) -> Cluster:
+def cluster(rules, access=None):
     resources = {"SelfSubjectRulesReview": rules, "SelfSubjectAccessReview": access}
     return Cluster(Client(resources), NAME, Policy(sleep=lambda _seconds: None))
 
