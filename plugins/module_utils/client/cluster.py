@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -125,9 +126,14 @@ class Cluster:
         self.client = client  # kubernetes.core K8SClient
         self.name = name
         self.writes = 0
+        self._writes_lock = threading.Lock()  # reconcile writes one kind's objects side by side
         self.policy = policy or Policy()
         self.repeats: list[str] = []  # why each repeated request failed before (for a warning)
         self._resources: dict[tuple[str, str], Any] = {}
+
+    def _count_write(self) -> None:
+        with self._writes_lock:
+            self.writes += 1
 
     def send(self, send: Callable[[], Any], action: str, gvk: tuple[str, str] = ("", ""),
              namespace: str = "", name: str = "", resource=None) -> Any:
@@ -208,7 +214,7 @@ class Cluster:
         meta = obj["metadata"]
         namespace = meta.get("namespace", "")
         resource = self.resource(*gvk)
-        self.writes += 1
+        self._count_write()
         try:
             return self.send(lambda: resource.create(
                 body=obj,
@@ -240,7 +246,7 @@ class Cluster:
     def patch(self, gvk: tuple[str, str], namespace: str, name: str, patch: dict) -> dict:
         """JSON merge patch: only the fields in `patch` change; other fields are left alone."""
         resource = self.resource(*gvk)
-        self.writes += 1
+        self._count_write()
         try:
             return self.send(lambda: resource.patch(
                 body=patch,
@@ -268,7 +274,7 @@ class Cluster:
         meta = obj["metadata"]
         namespace, name = meta.get("namespace", ""), meta["name"]
         resource = self.resource(*gvk)
-        self.writes += 1
+        self._count_write()
         try:
             return self.send(lambda: resource.server_side_apply(
                 body=obj,
@@ -302,7 +308,7 @@ class Cluster:
         body = {"kind": "DeleteOptions", "apiVersion": "v1"}
         if uid:
             body["preconditions"] = {"uid": uid}
-        self.writes += 1
+        self._count_write()
         try:
             self.send(lambda: resource.delete(name=name, namespace=namespace, body=body),
                       "delete", gvk, namespace, name, resource)
