@@ -126,7 +126,9 @@ class Cluster:
         self.client = client  # kubernetes.core K8SClient
         self.name = name
         self.writes = 0
-        self._writes_lock = threading.Lock()  # reconcile writes one kind's objects side by side
+        # Writes reconcile may send at once (the client's connection pool holds 10 per host).
+        self.parallel_writes = 8
+        self._writes_lock = threading.Lock()
         self.policy = policy or Policy()
         self.repeats: list[str] = []  # why each repeated request failed before (for a warning)
         self._resources: dict[tuple[str, str], Any] = {}

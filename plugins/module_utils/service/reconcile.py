@@ -188,22 +188,22 @@ def _deleted_diff(obj: dict, namespace: str) -> dict:
             "after_header": f"{where} (deleted)"}
 
 
-# Writes of one kind go out side by side: they are independent objects, each a round trip to
-# the API server (a mesh of 20 writes 76 objects on its first run). The kinds keep their order
-# (a CA ConfigMap before the ServiceMeshPeer that reads it, deletions last).
-WRITERS = 8
-
-
 def _execute(cluster, namespace: str, steps: list, check_mode: bool, writes_before: int,
              actual: dict | None = None) -> dict:
+    """The steps' writes. Those of one kind go out side by side, as many at once as the client
+    allows (`parallel_writes`): independent objects, each a round trip to the API server (a mesh
+    of 20 writes 76 objects on its first run). The kinds keep their order (a CA ConfigMap before
+    the ServiceMeshPeer that reads it; deletions last). A failed write stops the run after its
+    kind's other writes, with what was written in the result."""
     objects, diffs = [], []
+    writers = getattr(cluster, "parallel_writes", 1)
     for _key, group in groupby(steps, key=lambda step: (step[0].kind, step[2] == "deleted")):
         group = list(group)
-        if check_mode or len(group) == 1:
+        if check_mode or writers == 1 or len(group) == 1:
             outcomes = [_outcome(_execute_step, cluster, namespace, step, check_mode, actual)
                         for step in group]
         else:
-            with ThreadPoolExecutor(max_workers=min(WRITERS, len(group))) as pool:
+            with ThreadPoolExecutor(max_workers=min(writers, len(group))) as pool:
                 outcomes = list(pool.map(lambda step: _outcome(
                     _execute_step, cluster, namespace, step, check_mode, actual), group))
         failed = None

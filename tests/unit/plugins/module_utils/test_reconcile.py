@@ -9,8 +9,10 @@ from fake_cluster import FakeCluster
 from test_peers import LABEL, NS, actions, peer_facts, red_links
 
 from ansible_collections.servicemesh.federation.plugins.module_utils.logic.errors import (
+    ClusterError,
     TaskError,
 )
+from ansible_collections.servicemesh.federation.plugins.module_utils.logic.plan import build_plan
 from ansible_collections.servicemesh.federation.plugins.module_utils.service.peers import (
     KINDS,
     converge,
@@ -261,3 +263,52 @@ def test_kinds_feed_what_the_federation_kinds_say():
                                        "ImportedServiceSet"]
     assert [k.kind for k in KINDS if k.prune] == ["ExportedServiceSet", "ImportedServiceSet"]
     assert [k.kind for k in KINDS if k.has_status] == ["ServiceMeshPeer"]
+
+
+class ParallelCluster(FakeCluster):
+    """A cluster whose client takes several writes at once, as the real one does."""
+
+    parallel_writes = 4
+
+
+def many_links():
+    conn = {"host": "https://127.0.0.1:6443", "api_key": "x"}
+    names = ("red", "green", "blue", "amber", "violet", "teal")
+    plan = build_plan({name: {"mesh_cluster": conn} for name in names}, None)
+    return plan["meshes"]["red"]["links"]
+
+
+def many_facts(links):
+    facts = peer_facts()
+    return {link["peer"]: facts["green"] for link in links}
+
+
+def test_side_by_side_writes_keep_the_kinds_in_order_and_write_each_object_once():
+    cluster = ParallelCluster()
+    links = many_links()
+    result = run(cluster, links=links, peer_facts=many_facts(links))
+    kinds = [kind for _verb, kind, _name in cluster.writes_sent()]
+    assert kinds == ["ConfigMap"] * 5 + ["ServiceMeshPeer"] * 5
+    assert result["writes"] == cluster.writes == 10
+    # The result lists the objects in the plan's order, whichever write finished first.
+    assert [o["name"] for o in result["objects"] if o["kind"] == "ServiceMeshPeer"] == \
+        sorted(link["peer"] for link in links)
+
+
+def test_a_failed_write_stops_after_its_kind_and_a_rerun_completes():
+    cluster = ParallelCluster()
+    links = many_links()
+    cluster.fail_on[("create", "ConfigMap", "blue-ca-root-cert")] = ClusterError(
+        cluster.name, "the server is on fire (500)", "create", "ConfigMap", NS,
+        "blue-ca-root-cert", status=500)
+    with pytest.raises(ClusterError) as failure:
+        run(cluster, links=links, peer_facts=many_facts(links))
+    done = failure.value.result
+    assert done["writes"] == 4  # the four other ConfigMaps went through
+    assert sorted(o["name"] for o in done["objects"]) == sorted(
+        f"{link['peer']}-ca-root-cert" for link in links if link["peer"] != "blue")
+    assert not any(kind == "ServiceMeshPeer" for _verb, kind, _name in cluster.writes_sent())
+    del cluster.fail_on[("create", "ConfigMap", "blue-ca-root-cert")]
+    again = run(cluster, links=links, peer_facts=many_facts(links))
+    assert [o["name"] for o in again["objects"] if o["action"] == "created"] == [
+        "blue-ca-root-cert", *sorted(link["peer"] for link in links)]
