@@ -5,8 +5,8 @@ Threads: one informer per watched collection (Istios, IstioRevisions, IstioCNIs,
 Deployments and Gateways of all namespaces, GatewayClasses) and the reconcile loop. Everything
 blocks on watches; the loop wakes on a change, or when an inactive revision's grace period ends.
 
-No kubelet runs: the process writes the status the Deployment / DaemonSet controllers would show
-for istiod, istio-cni-node and gateway Deployments (ready unless a fault took them down, see
+No pod runs (the lab kubelet only serves exec): the process writes the status the Deployment /
+DaemonSet controllers would show for istiod, istio-cni-node and gateway Deployments (ready unless a fault took them down, see
 ``down.json``, written by ``python -m lab fault istiod3-down|eastwest-down``).
 """
 
