@@ -12,6 +12,7 @@ team installs (the simulated Sail operator process per cluster and its faults:
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -69,7 +70,9 @@ def has_ossm3(state: dict) -> bool:
 
 def _load_all(path: Path) -> list[dict]:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the Sail CRDs are 800 kB each
-    return [d for d in yaml.load_all(path.read_text(), Loader=loader) if d]
+    text = gzip.decompress(path.read_bytes()).decode() if path.suffix == ".gz" else \
+        path.read_text()
+    return [d for d in yaml.load_all(text, Loader=loader) if d]
 
 
 def _module_dirs() -> dict[str, Path]:
@@ -109,7 +112,7 @@ def crd_objects() -> list[dict]:
     """Sail's three CRDs, Istio's networking/security CRDs and the Gateway API standard channel
     (its CRDs and its safe-upgrades admission policy), all unmodified."""
     dirs = _module_dirs()
-    objs = [d for p in sorted(SAIL_CRDS.glob("sailoperator.io_*.yaml")) for d in _load_all(p)]
+    objs = [d for p in sorted(SAIL_CRDS.glob("sailoperator.io_*.yaml.gz")) for d in _load_all(p)]
     istio = dirs[ISTIO_API] / "kubernetes/customresourcedefinitions.gen.yaml"
     objs += [d for d in _load_all(istio) if d["spec"]["group"] in ISTIO_GROUPS]
     for p in sorted((dirs[GATEWAY_API] / "config/crd/standard").glob("*.yaml")):

@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 
 import pytest
+import test_mesh_federation
 from ossm3_helpers import OSSM23_BLOCK, Cluster, condition
 
 # An existing 2.6 federation path, run unchanged on this lab (its `pair` fixture uses our `lab`).
-from test_mesh_federation import pair, test_pair_connects_in_both_directions  # noqa: F401
+pair = test_mesh_federation.pair
+test_pair_connects_in_both_directions = test_mesh_federation.test_pair_connects_in_both_directions
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,9 @@ Deployments and Gateways of all namespaces, GatewayClasses) and the reconcile lo
 blocks on watches; the loop wakes on a change, or when an inactive revision's grace period ends.
 
 No pod runs (the lab kubelet only serves exec): the process writes the status the Deployment /
-DaemonSet controllers would show for istiod, istio-cni-node and gateway Deployments (ready unless a fault took them down, see
-``down.json``, written by ``python -m lab fault istiod3-down|eastwest-down``).
+DaemonSet controllers would show for istiod, istio-cni-node and gateway Deployments (ready unless
+a fault took them down, see ``down.json``, written by ``python -m lab fault
+istiod3-down|eastwest-down``).
 """
 
 from __future__ import annotations
@@ -151,11 +152,11 @@ class Sail:
         shown = deployment.get("status") or {}
         key = f"{namespace}/{name}"
         seen = (deployment["metadata"]["uid"], desired["observedGeneration"], ready)
-        if (shown.get("readyReplicas"), shown.get("replicas"), shown.get("observedGeneration")) \
-                == (desired.get("readyReplicas"), desired["replicas"],
-                    desired["observedGeneration"]) or self._written.get(key) == seen:
-            return {**deployment, "status": {**shown, **{k: v for k, v in desired.items()
-                                                          if k != "conditions"}}}
+        counts = ("readyReplicas", "replicas", "observedGeneration")
+        if [shown.get(k) for k in counts] == [desired.get(k) for k in counts] \
+                or self._written.get(key) == seen:
+            counted = {k: v for k, v in desired.items() if k != "conditions"}
+            return {**deployment, "status": {**shown, **counted}}
         deployment = self.api.patch(path(APPS, "deployments", namespace, name, "status"),
                                     {"status": desired})
         self._written[key] = seen
