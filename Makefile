@@ -12,6 +12,9 @@ MESHES ?= red-mesh green-mesh blue-mesh
 # GATEWAYS=1: lab-up creates every SMCP with its federation gateways (default: a fresh install).
 GATEWAYS ?=
 WITH_GATEWAYS := $(if $(filter-out 0 no false,$(GATEWAYS)),--with-gateways)
+# OSSM=2+3 or OSSM=3: lab-up runs the OSSM 3 side too, or only (default: OSSM 2.6 only).
+OSSM ?=
+WITH_OSSM := $(if $(OSSM),--ossm $(OSSM))
 
 .DEFAULT_GOAL := help
 .PHONY: help setup demo test unit lint sanity integration molecule lab-up lab-down lab-status \
@@ -45,8 +48,8 @@ integration: setup  ## lab and integration tests (one shared lab)
 molecule: setup  ## the molecule scenario (create lab, converge, idempotence, verify, destroy)
 	cd extensions && molecule test -s default
 
-lab-up: setup  ## start the lab (MESHES="a b c" for another set; GATEWAYS=1: SMCPs with gateways)
-	$(LAB) up --meshes "$(MESHES)" $(WITH_GATEWAYS)
+lab-up: setup  ## start the lab (MESHES="a b c" for another set; GATEWAYS=1: SMCPs with gateways; OSSM=2+3|3)
+	$(LAB) up --meshes "$(MESHES)" $(WITH_GATEWAYS) $(WITH_OSSM)
 
 lab-down:  ## stop the lab and remove its state
 	$(LAB) down

@@ -40,8 +40,9 @@ class Lab:
     """A running lab, as tests see it."""
 
     def __init__(self, directory: Path, meshes: str, ip_block: int, gateways: bool = LAB_GATEWAYS,
-                 resync_seconds: float | None = None):
+                 resync_seconds: float | None = None, ossm: str = "2"):
         self.dir = directory
+        self.ossm = ossm
         self.resync_seconds = resync_seconds
         self.kubeconfig = str(directory / "kubeconfig")
         self.inventory = str(directory / "inventory.yml")
@@ -153,7 +154,8 @@ def _start(lab: Lab) -> None:
 def _up_args(lab: Lab) -> list[str]:
     return ["up", "--meshes", lab.mesh_spec, "--ip-block", str(lab.ip_block),
             *(["--with-gateways"] if lab.gateways else []),
-            *(["--resync-seconds", str(lab.resync_seconds)] if lab.resync_seconds else [])]
+            *(["--resync-seconds", str(lab.resync_seconds)] if lab.resync_seconds else []),
+            *(["--ossm", lab.ossm] if lab.ossm != "2" else [])]
 
 
 class _Labs:
@@ -161,12 +163,12 @@ class _Labs:
         self.started: dict[str, Lab] = {}
 
     def get(self, name: str, meshes: str, ip_block: int, gateways: bool = LAB_GATEWAYS,
-            resync_seconds: float | None = None) -> Lab:
+            resync_seconds: float | None = None, ossm: str = "2") -> Lab:
         lab = self.started.get(name)
         if lab is None:
             suffix = "" if name == "shared" else f"-{name}"
             lab = self.started[name] = Lab(Path(f"{TEST_DIR}{suffix}"), meshes, ip_block,
-                                           gateways, resync_seconds)
+                                           gateways, resync_seconds, ossm)
             _start(lab)  # registered first: a failed start is brought down too
         elif (lab.mesh_spec, lab.ip_block, lab.gateways) != (meshes, ip_block, gateways):
             raise ValueError(f"lab {name!r} already started with other meshes, ip block or "
@@ -218,6 +220,7 @@ def release_lab(_labs):
 
 @pytest.fixture(scope="session")
 def lab_factory(_labs):
-    """``lab_factory(name, meshes, ip_block, gateways=False, resync_seconds=None)``: a private
-    lab, started once per session (``resync_seconds``: `lab up --resync-seconds`)."""
+    """``lab_factory(name, meshes, ip_block, gateways=False, resync_seconds=None, ossm="2")``: a
+    private lab, started once per session (``resync_seconds``: `lab up --resync-seconds`;
+    ``ossm``: `lab up --ossm`)."""
     return _labs.get

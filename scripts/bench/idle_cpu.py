@@ -33,7 +33,8 @@ def kind(pid: int) -> str:
     program = Path(args[0].decode()).name
     if program.endswith("python") or program.startswith("python"):
         module = args[2].decode() if len(args) > 2 else ""
-        return {"lab.mesh": "meshes", "lab.oauth_server": "oauth"}.get(module, module)
+        return {"lab.mesh": "meshes", "lab.oauth_server": "oauth",
+                "lab.sail": "ossm3 operators"}.get(module, module)
     return {"kube-apiserver": "apiservers",
             "kube-controller-manager": "controller-managers"}.get(program, program)
 

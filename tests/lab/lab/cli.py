@@ -20,6 +20,7 @@ def _print_status(s: dict) -> None:
 
     print(f"lab dir    {s['dir']}\nkubeconfig {s['kubeconfig']}\ninventory  {s['inventory']}")
     print(f"gateways   {'pre-created (--with-gateways)' if s['gateways'] else 'none at start'}")
+    print(f"ossm       {s['ossm']}")
     print(f"etcd       {s['etcd']['endpoint']}  {p(s['etcd'])}")
     print(f"oauth      {p(s['oauth'])}")
     print("clusters:")
@@ -31,11 +32,15 @@ def _print_status(s: dict) -> None:
         print(f"    controller-manager  {p(c['controller_manager'])}")
         print(f"    kubelet             {p(c['kubelet'])}  node {c['kubelet']['node']} "
               f"{c['kubelet']['endpoint']}")
+        if "ossm3_operator" in c:
+            sail = c["ossm3_operator"]
+            print(f"    OSSM 3 operator     {p(sail)}, {'ready' if sail['ready'] else 'NOT ready'}")
     print("meshes:")
     for name, m in s["meshes"].items():
         print(f"  {name}: cluster {m['cluster']}, namespace {m['namespace']}, trust domain "
               f"{m['trust_domain']}, LB {m['lb_prefix']}.*, "
-              f"{'ready' if m['ready'] else 'NOT ready'}, {p(m)}")
+              f"{'ready' if m['ready'] else 'NOT ready'}, "
+              + (f"Istio {m['istio']}" if "istio" in m else p(m)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,6 +57,10 @@ def main(argv: list[str] | None = None) -> int:
                       help="create every SMCP with an ingress-/egress-<peer> gateway pair per "
                            "peer (default: a fresh install without federation gateways); a "
                            "running lab keeps the choice it was started with")
+    p_up.add_argument("--ossm", choices=("2", "2+3", "3"),
+                      help="which service mesh runs: 2 (OSSM 2.6, the default), 2+3 (2.6 and the "
+                           "OSSM 3 operator side, no Istio yet) or 3 (OSSM 3 only, an Istio per "
+                           "mesh); a running lab keeps it")
     for option, what in (("resync-seconds", "resync period of every mesh (default OSSM's 60)"),
                          ("backoff-initial-seconds", "first watch reconnect delay (default 0.5)"),
                          ("backoff-max-seconds", "cap of the reconnect back-off (default 2; "
@@ -79,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = LabPaths(lab_dir())
     try:
         if args.cmd == "up":
-            up(paths, args.meshes, args.ip_block, gateways=args.with_gateways,
+            up(paths, args.meshes, args.ip_block, gateways=args.with_gateways, ossm=args.ossm,
                mesh_options={"resync_seconds": args.resync_seconds,
                              "backoff_initial_seconds": args.backoff_initial_seconds,
                              "backoff_max_seconds": args.backoff_max_seconds})

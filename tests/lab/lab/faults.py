@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import importlib
 
-from lab import LabError, bootstrap, control_plane
+from lab import LabError, bootstrap, control_plane, ossm3
+from lab import ossm3_operator as sail
 from lab.lifecycle import marker, start_mesh, wait_meshes
 from lab.state import LabPaths, alive, load_state, save_state, stop
 
@@ -16,6 +17,11 @@ USAGE = {
     "rotate-ca": "<mesh>",
     "gateway-down": "<mesh> <ingress gateway name>",
     "gateway-up": "<mesh> <ingress gateway name>",
+    # OSSM 3 (labs started --ossm 2+3 or 3; lab/ossm3_operator.py)
+    "istiod3-down": "<mesh>",
+    "istiod3-up": "<mesh>",
+    "eastwest-down": "<mesh>",
+    "eastwest-up": "<mesh>",
 }
 
 
@@ -64,9 +70,17 @@ def inject(paths: LabPaths, kind: str, target: str, arg: str | None = None) -> s
             control_plane.start_apiserver(paths, state, target)  # same port, same arguments
             save_state(paths, state)
             control_plane.wait_apiservers(paths, state, [target], timeout=180)
-            bootstrap.wait_crds_served(paths, state, target, timeout=60)
+            if ossm3.has_ossm2(state):  # the 2.6 CRDs (an --ossm 3 lab has none)
+                bootstrap.wait_crds_served(paths, state, target, timeout=60)
+            if ossm3.has_ossm3(state):
+                ossm3.wait_crds_served(paths, state, target, timeout=60)
         return f"kube-apiserver of cluster {target} running on port {c['port']}"
     mesh = _pick(state, "meshes", target)
+    if kind in sail.FAULTS:
+        return sail.fault(paths, state, kind, target)
+    if not ossm3.has_ossm2(state):
+        raise LabError(f"fault {kind}: this lab runs no OSSM 2.6 (--ossm 3); the OSSM 3 faults "
+                       f"are {', '.join(sail.FAULTS)}")
     if kind == "istiod-down":
         stop(mesh["pid"], mark)
         _istiod_not_ready(paths, state, mesh)

@@ -11,12 +11,14 @@ import time
 import urllib.request
 from pathlib import Path
 
-from lab import LAB_ROOT, REPO, LabError, access, bootstrap, control_plane, kubelet
+from lab import LAB_ROOT, REPO, LabError, access, bootstrap, control_plane, kubelet, ossm3
+from lab import ossm3_operator as sail
 from lab.ca import ensure_pki
 from lab.state import (
     LabPaths,
     alive,
     free_port,
+    listening_in_block,
     load_state,
     rss_mb,
     save_state,
@@ -38,7 +40,8 @@ def marker(paths: LabPaths) -> str:
     return f"{paths.dir}/"
 
 
-def new_state(meshes: dict[str, str], ip_block: int, gateways: bool = False) -> dict:
+def new_state(meshes: dict[str, str], ip_block: int, gateways: bool = False,
+              ossm: str = "2") -> dict:
     if not 1 <= ip_block <= 253:
         raise LabError(f"--ip-block {ip_block}: must be 1-253 (second octet of 127.x addresses)")
     clusters: dict[str, dict] = {}
@@ -46,8 +49,9 @@ def new_state(meshes: dict[str, str], ip_block: int, gateways: bool = False) -> 
         clusters.setdefault(cluster, {"meshes": []})["meshes"].append(mesh)
     # gateways: whether each SMCP starts with an ingress-/egress-<peer> pair per peer (`up
     # --with-gateways`) or as a fresh install without federation gateways (the default).
-    state = {"ip_block": ip_block, "gateways": gateways, "etcd": {"pid": 0}, "oauth": {"pid": 0},
-             "clusters": {}, "meshes": {}}
+    # ossm: which service mesh runs (`up --ossm 2|2+3|3`, lab/ossm3.py).
+    state = {"ip_block": ip_block, "gateways": gateways, "ossm": ossm, "etcd": {"pid": 0},
+             "oauth": {"pid": 0}, "clusters": {}, "meshes": {}}
     for name, c in clusters.items():
         port, oauth_port = free_port(), free_port()
         state["clusters"][name] = {
@@ -86,13 +90,15 @@ MESH_OPTIONS = ("resync_seconds", "backoff_initial_seconds", "backoff_max_second
 
 
 def up(paths: LabPaths, meshes_spec: str, ip_block: int, gateways: bool = False,
-       out=sys.stdout, mesh_options: dict | None = None) -> dict:
+       out=sys.stdout, mesh_options: dict | None = None, ossm: str | None = None) -> dict:
     """Start the lab, or bring a running one back to health (restart whatever died).
 
     ``gateways`` (``--with-gateways``): every SMCP starts with the federation gateways. A running
     lab keeps the choice it was set up with; asking for gateways on one without is refused.
     ``mesh_options`` (``--resync-seconds`` ...): recorded in state.json; given to a running lab
     with other values, its mesh processes are restarted with them.
+    ``ossm`` (``--ossm 2|2+3|3``, default 2): which service mesh runs; a running lab keeps it
+    (another value is refused).
     """
     started = time.monotonic()
     control_plane.check_binaries()
@@ -104,19 +110,20 @@ def up(paths: LabPaths, meshes_spec: str, ip_block: int, gateways: bool = False,
             f"a different lab is already set up in {paths.dir} (meshes {running}, "
             f"ip block {state['ip_block']}); run `python -m lab down` first"
         )
+    ossm = ossm3.choice(paths, state, ossm)
     if state is not None and gateways and not with_gateways(state):
         raise LabError(
             f"a different lab is already set up in {paths.dir} (without federation gateways); "
             "run `python -m lab down` first to start one --with-gateways"
         )
     if state is None:
-        taken = _listening_in_block(ip_block)
+        taken = listening_in_block(ip_block)
         if taken:
             raise LabError(
                 f"--ip-block {ip_block}: {taken} is already listening (another lab uses "
                 f"127.{ip_block}.* / 127.{ip_block + 1}.*); choose another --ip-block"
             )
-        state = _prepare(paths, meshes, ip_block, gateways)
+        state = _prepare(paths, meshes, ip_block, gateways, ossm)
     tokens = _secrets(paths)
     mark = marker(paths)
     wanted = {k: float(v) for k, v in (mesh_options or {}).items() if v is not None}
@@ -153,14 +160,18 @@ def up(paths: LabPaths, meshes_spec: str, ip_block: int, gateways: bool = False,
 
     # Per cluster, in parallel: CRDs, OAuth API and RBAC (on a fresh or restarted apiserver),
     # then that cluster's mesh processes, so a slow cluster does not hold back the others.
-    dead = [m for m, s in state["meshes"].items() if not alive(s["pid"], mark)]
+    dead = [m for m, s in state["meshes"].items()
+            if ossm3.has_ossm2(state) and not alive(s["pid"], mark)]
+    sails = sail.to_start(paths, state, restarted)
     errors: list[Exception] = []
 
     def converge(name: str) -> None:
         try:
             if name in restarted:
-                bootstrap.bootstrap(paths, state, name, tokens, timeout=BOOTSTRAP_TIMEOUT)
+                ossm3.bootstrap_cluster(paths, state, name, tokens, timeout=BOOTSTRAP_TIMEOUT)
             kubelet.ensure(paths, state, name, bootstrap.admin_kube(paths, state, name, tokens))
+            if name in sails:
+                sail.start(paths, state, name)
             for mesh in state["clusters"][name]["meshes"]:
                 if mesh in dead:
                     start_mesh(paths, state, mesh)
@@ -177,6 +188,7 @@ def up(paths: LabPaths, meshes_spec: str, ip_block: int, gateways: bool = False,
         raise errors[0]
     phases["bootstrap"] = time.monotonic() - started - sum(phases.values())
     wait_meshes(paths, state, dead)
+    sail.wait_ready(paths, state, sails)
     phases["meshes"] = time.monotonic() - started - sum(phases.values())
     # A controller-manager exits when the apiserver is not healthy in its first seconds (etcd
     # slow on a loaded machine): start it again now that every apiserver answers.
@@ -188,31 +200,18 @@ def up(paths: LabPaths, meshes_spec: str, ip_block: int, gateways: bool = False,
     print(f"lab up in {paths.dir} ({time.monotonic() - started:.1f}s: "
           + ", ".join(f"{k} {v:.1f}s" for k, v in phases.items()) + "): "
           f"{len(state['clusters'])} cluster(s), {len(state['meshes'])} mesh(es), "
-          f"{'with' if with_gateways(state) else 'no'} federation gateways", file=out)
+          f"{'with' if with_gateways(state) else 'no'} federation gateways, "
+          f"OSSM {state.get('ossm', '2')}", file=out)
     print(f"  kubeconfig: {paths.kubeconfig}\n  inventory:  {paths.inventory}", file=out)
     return state
 
 
-def _listening_in_block(ip_block: int) -> str | None:
-    """A listening TCP address in 127.<block>.* or 127.<block+1>.*, if any (from /proc/net/tcp)."""
-    try:
-        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
-    except OSError:
-        return None
-    for line in lines:
-        local, state = line.split()[1], line.split()[3]
-        addr_hex, port_hex = local.split(":")
-        octets = [int(addr_hex[i:i + 2], 16) for i in (6, 4, 2, 0)]  # little-endian
-        if state == "0A" and octets[0] == 127 and octets[1] in (ip_block, ip_block + 1):
-            return f"{'.'.join(map(str, octets))}:{int(port_hex, 16)}"
-    return None
-
-
-def _prepare(paths: LabPaths, meshes: dict[str, str], ip_block: int, gateways: bool) -> dict:
+def _prepare(paths: LabPaths, meshes: dict[str, str], ip_block: int, gateways: bool,
+             ossm: str = "2") -> dict:
     """A fresh lab dir: state skeleton, PKI, identities, config files, kubeconfig, inventory."""
     for sub in ("logs", "audit", "meshes", "clusters"):
         (paths.dir / sub).mkdir(parents=True, exist_ok=True)
-    state = new_state(meshes, ip_block, gateways)
+    state = new_state(meshes, ip_block, gateways, ossm)
     for mesh in state["meshes"]:
         state["meshes"][mesh]["state_dir"] = str(paths.mesh(mesh))
         paths.mesh(mesh).mkdir(parents=True, exist_ok=True)
@@ -308,7 +307,7 @@ def _tail(path: Path, lines: int) -> list[str]:
 # --- down and status ------------------------------------------------------------------------
 
 _LAB_PROGRAMS = ("etcd", "kube-apiserver", "kube-controller-manager", "lab-kubelet")
-_LAB_MODULES = ("lab.oauth_server", "lab.mesh")
+_LAB_MODULES = ("lab.oauth_server", "lab.mesh", "lab.sail")
 
 
 def lab_processes(paths: LabPaths) -> list[int]:
@@ -337,7 +336,8 @@ def down(paths: LabPaths, out=sys.stdout) -> None:
     state = load_state(paths) or {}
     clusters = state.get("clusters", {}).values()
     groups = [
-        [m.get("pid") for m in state.get("meshes", {}).values()],
+        [m.get("pid") for m in state.get("meshes", {}).values()]
+        + [c.get("sail_pid") for c in clusters],
         [c.get(k) for c in clusters for k in ("kcm_pid", "kubelet_pid")]
         + [state.get("oauth", {}).get("pid")],
         [c.get("pid") for c in clusters],
@@ -371,6 +371,7 @@ def status(paths: LabPaths) -> dict:
     return {
         "dir": str(paths.dir),
         "gateways": with_gateways(state),
+        "ossm": state.get("ossm", "2"),
         "kubeconfig": str(paths.kubeconfig),
         "inventory": str(paths.inventory),
         "etcd": {"endpoint": f"http://127.0.0.1:{state['etcd'].get('port')}",
@@ -382,10 +383,11 @@ def status(paths: LabPaths) -> dict:
                          "apiserver": proc(c["pid"]), "controller_manager": proc(c["kcm_pid"]),
                          "kubelet": {"node": kubelet.node_name(n),
                                      "endpoint": f"{kubelet.address(state, n)}:{kubelet.PORT}",
-                                     **proc(c.get("kubelet_pid"))}}
+                                     **proc(c.get("kubelet_pid"))},
+                         **sail.cluster_status(paths, state, n, proc)}
                      for n, c in state["clusters"].items()},
         "meshes": {n: {"cluster": m["cluster"], "namespace": m["namespace"],
                        "trust_domain": m["trust_domain"], "lb_prefix": m["lb_prefix"],
-                       "ready": (Path(m["state_dir"]) / "ready").exists(), **proc(m["pid"])}
+                       **sail.mesh_status(paths, state, n), **proc(m["pid"])}
                    for n, m in state["meshes"].items()},
     }

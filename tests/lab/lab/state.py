@@ -103,6 +103,21 @@ def free_port() -> int:
             return port
 
 
+def listening_in_block(ip_block: int) -> str | None:
+    """A listening TCP address in 127.<block>.* or 127.<block+1>.*, if any (from /proc/net/tcp)."""
+    try:
+        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return None
+    for line in lines:
+        local, state = line.split()[1], line.split()[3]
+        addr_hex, port_hex = local.split(":")
+        octets = [int(addr_hex[i:i + 2], 16) for i in (6, 4, 2, 0)]  # little-endian
+        if state == "0A" and octets[0] == 127 and octets[1] in (ip_block, ip_block + 1):
+            return f"{'.'.join(map(str, octets))}:{int(port_hex, 16)}"
+    return None
+
+
 def spawn(args: list[str], log: Path, env: dict | None = None, cwd: Path | None = None) -> int:
     """Start a detached process (own session, output to ``log``) that outlives the CLI."""
     log.parent.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,11 @@ KUBELET_VERSION="$(awk '$1 == "k8s.io/kubelet" && $2 ~ /^v/ {print $2}' "$here/g
 bin="${LAB_BIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/servicemesh-federation-lab/bin/kube-${KUBE_VERSION}-etcd-${ETCD_VERSION}}"
 export CGO_ENABLED=0 GOFLAGS=-modcacherw GOTOOLCHAIN=local
 
+# The OSSM 3 side's CRDs (`lab up --ossm 2+3|3`): the modules pinned in go/ossm3, into the module
+# cache (`lab up` fetches them itself when this could not).
+(cd "$here/go/ossm3" && GOFLAGS=-mod=mod go mod download istio.io/api sigs.k8s.io/gateway-api) \
+  || echo "build.sh: could not fetch the OSSM 3 CRD modules (only lab up --ossm 2+3|3 needs them)" >&2
+
 need=()
 for b in etcd kube-apiserver kube-controller-manager kubectl; do
   [ -x "$bin/$b" ] || need+=("$b")
