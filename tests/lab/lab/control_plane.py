@@ -122,7 +122,9 @@ def apiserver_args(paths: LabPaths, state: dict, name: str) -> list[str]:
         f"--kubelet-client-key={pki / 'kubelet-client.key'}",
         f"--kubelet-certificate-authority={pki / 'ca.crt'}",
         "--kubelet-preferred-address-types=InternalIP",
-        "--service-cluster-ip-range=10.0.0.0/24",
+        # Room for the Services of several meshes per cluster: each mesh has 2·(N−1) federation
+        # gateways (a /24 was full at 4 meshes of 40 on one cluster).
+        "--service-cluster-ip-range=10.0.0.0/20",
         "--service-account-issuer=https://kubernetes.default.svc",
         f"--service-account-signing-key-file={pki / 'sa.key'}",
         f"--service-account-key-file={pki / 'sa.pub'}",
