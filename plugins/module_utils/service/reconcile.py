@@ -200,12 +200,11 @@ def _execute(cluster, namespace: str, steps: list, check_mode: bool, writes_befo
     for _key, group in groupby(steps, key=lambda step: (step[0].kind, step[2] == "deleted")):
         group = list(group)
         if check_mode or writers == 1 or len(group) == 1:
-            outcomes = [_outcome(_execute_step, cluster, namespace, step, check_mode, actual)
-                        for step in group]
+            outcomes = [_outcome(cluster, namespace, step, check_mode, actual) for step in group]
         else:
             with ThreadPoolExecutor(max_workers=min(writers, len(group))) as pool:
-                outcomes = list(pool.map(lambda step: _outcome(
-                    _execute_step, cluster, namespace, step, check_mode, actual), group))
+                outcomes = list(pool.map(
+                    lambda step: _outcome(cluster, namespace, step, check_mode, actual), group))
         failed = None
         for done, diff, error in outcomes:  # in the steps' order, whichever finished first
             if error is not None:
@@ -220,10 +219,10 @@ def _execute(cluster, namespace: str, steps: list, check_mode: bool, writes_befo
     return _result(cluster.writes - writes_before, objects, diffs)
 
 
-def _outcome(run: Callable, *args) -> tuple:
+def _outcome(cluster, namespace: str, step: tuple, check_mode: bool, actual: dict | None) -> tuple:
     """(object entry, diff, None), or (None, None, the ClusterError) when the write failed."""
     try:
-        return (*run(*args), None)
+        return (*_execute_step(cluster, namespace, step, check_mode, actual), None)
     except ClusterError as exc:
         return None, None, exc
 

@@ -1,6 +1,8 @@
 """The per-pair failure report (module_utils/logic/failures.py, report_text.py): evidence, clusters,
 events, log tails, missing services with their likely cause."""
 
+from status_samples import peer
+
 from ansible_collections.servicemesh.federation.plugins.module_utils.logic.failures import (
     describe_failures,
 )
@@ -15,15 +17,6 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.logic.plan 
 from ansible_collections.servicemesh.federation.plugins.module_utils.logic.report_text import (
     render_failures,
 )
-
-
-def peer(watch, remote, last=None):
-    entry = {"pod": "istiod-1", "watch": {"connected": watch},
-             "remotes": [{"source": "10.0.0.1", "connected": remote}]}
-    if last:
-        entry["watch"]["lastDisconnectStatus"] = last
-    return evaluate_peer({"status": {"discoveryStatus": {
-        "active" if watch else "inactive": [entry]}}})
 
 
 def lab():

@@ -5,14 +5,13 @@ everything."""
 import json
 import xml.etree.ElementTree as ET
 
+from status_samples import peer
+
 from ansible_collections.servicemesh.federation.plugins.module_utils.logic.failures import (
     describe_failures,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.logic.matrix import (
     build_matrix,
-)
-from ansible_collections.servicemesh.federation.plugins.module_utils.logic.peer_status import (
-    evaluate_peer,
 )
 from ansible_collections.servicemesh.federation.plugins.module_utils.logic.plan import build_plan
 from ansible_collections.servicemesh.federation.plugins.module_utils.logic.report_files import (
@@ -24,15 +23,6 @@ from ansible_collections.servicemesh.federation.plugins.module_utils.logic.repor
 )
 
 GENERATED = "2026-11-02T10:00:00+00:00"
-
-
-def peer(watch, remote, last=None):
-    entry = {"pod": "istiod-1", "watch": {"connected": watch},
-             "remotes": [{"source": "10.0.0.1", "connected": remote}]}
-    if last:
-        entry["watch"]["lastDisconnectStatus"] = last
-    return evaluate_peer({"status": {"discoveryStatus": {
-        "active" if watch else "inactive": [entry]}}})
 
 
 def federation(names, broken=None, missing=None):
