@@ -8,7 +8,9 @@ the kubernetes client, ~0.9 s of CPU per mesh and step (docs/benchmark.md). The 
 of the same name runs the module's own `execute(module)` here instead, with an object that
 behaves as AnsibleModule / AnsibleK8SModule for what the modules use: the same argument
 validation (ModuleArgumentSpecValidator, the same messages), check and diff mode, warnings,
-no_log masking of the result, `invocation`. The strategy imports the action plugin in the main
+no_log masking of the result. `invocation` only at -vvv, where Ansible shows it: below that the
+main process would copy and convert each task's whole arguments per mesh only to hide them
+(most of a result's size). The strategy imports the action plugin in the main
 `ansible-playbook` process before it forks a worker per host and task, so the kubernetes client
 and this collection's module_utils are imported once per run, not once per mesh and task.
 
@@ -29,6 +31,9 @@ from ansible.module_utils.common.arg_spec import ModuleArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.module_utils.errors import UnsupportedError
 from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+display = Display()
 
 LOCAL_CONNECTIONS = frozenset(("local", "ansible.builtin.local", "ansible.legacy.local"))
 
@@ -74,13 +79,15 @@ class InProcessModule:
     server_side_dry_run = False
 
     def __init__(self, name: str, args: Mapping, *, check_mode: bool, diff: bool,
-                 argument_spec: dict, supports_check_mode: bool = False,
+                 argument_spec: dict, invocation: bool = True,
+                 supports_check_mode: bool = False,
                  mutually_exclusive=None, required_together=None, required_one_of=None,
                  required_if=None, required_by=None, **_k8s_options) -> None:
         self._name = name
         self.argument_spec = argument_spec
         self.check_mode = check_mode
         self._diff = diff
+        self._invocation = invocation
         self.supports_check_mode = supports_check_mode
         self.params = dict(args)
         self.no_log_values: set[str] = set()
@@ -117,7 +124,10 @@ class InProcessModule:
         raise ModuleExit(self._formatted(result))
 
     def _formatted(self, result: dict) -> dict:
-        result.setdefault("invocation", {"module_args": self.params})
+        if self._invocation:
+            result.setdefault("invocation", {"module_args": self.params})
+        else:
+            result.pop("invocation", None)
         if self._warnings:
             result["warnings"] = list(self._warnings)
         plain = json.loads(json.dumps(result, default=_json_default))
@@ -152,7 +162,8 @@ class InProcessModuleAction(ActionBase):
             try:
                 module = InProcessModule(
                     name, self._task.args, check_mode=bool(self._task.check_mode),
-                    diff=bool(self._task.diff), **self.MODULE.module_options())
+                    diff=bool(self._task.diff), invocation=display.verbosity >= 3,
+                    **self.MODULE.module_options())
                 self.MODULE.execute(module)
                 raise AssertionError(f"{name} returned without exit_json or fail_json")
             except ModuleExit as done:

@@ -134,11 +134,19 @@ def _read(cluster, namespace: str, kinds, desired: list[dict]) -> tuple[dict, di
     managed = {k.kind: cluster.list(k.gvk, namespace, label_selector=MANAGED_SELECTOR)
                for k in kinds}
     actual = {(kind, o["metadata"]["name"]): o for kind, items in managed.items() for o in items}
-    gvk = {k.kind: k.gvk for k in kinds}
+    missing: dict[str, list[str]] = {}
     for obj in desired:
-        key = (obj["kind"], obj["metadata"]["name"])
-        if key not in actual:  # not ours (yet): does something else by that name exist?
-            actual[key] = cluster.get(gvk[obj["kind"]], namespace, key[1])
+        if (obj["kind"], obj["metadata"]["name"]) not in actual:
+            missing.setdefault(obj["kind"], []).append(obj["metadata"]["name"])
+    # Not ours (yet): does something else by that name exist? One read for one name, else one
+    # list of the kind: a first run creates 19 objects of each kind per mesh at N = 20.
+    for k in kinds:
+        names = missing.get(k.kind, [])
+        if len(names) == 1:
+            actual[k.kind, names[0]] = cluster.get(k.gvk, namespace, names[0])
+        elif names:
+            found = {o["metadata"]["name"]: o for o in cluster.list(k.gvk, namespace)}
+            actual.update({(k.kind, name): found.get(name) for name in names})
     return actual, managed
 
 

@@ -312,3 +312,17 @@ def test_a_failed_write_stops_after_its_kind_and_a_rerun_completes():
     again = run(cluster, links=links, peer_facts=many_facts(links))
     assert [o["name"] for o in again["objects"] if o["action"] == "created"] == [
         "blue-ca-root-cert", *sorted(link["peer"] for link in links)]
+
+
+def test_foreign_objects_among_many_new_names_are_found_by_one_list_and_refused():
+    foreign_peer = {"apiVersion": "federation.maistra.io/v1", "kind": "ServiceMeshPeer",
+                    "metadata": {"name": "green", "namespace": NS},
+                    "spec": {"remote": {"addresses": ["192.0.2.1"]}}}
+    cluster = FakeCluster([foreign_peer])
+    with pytest.raises(TaskError) as failure:
+        run(cluster)
+    assert "ServiceMeshPeer red-system/green" in str(failure.value)
+    assert cluster.writes_sent() == []
+    # two new peers: one unfiltered list of each kind with two new names, not a read per name
+    assert not [r for r in cluster.requests if r[0] == "get" and r[1] == "ServiceMeshPeer"]
+    assert cluster.requests.count(("list", "ServiceMeshPeer", "")) == 2  # ours, then all

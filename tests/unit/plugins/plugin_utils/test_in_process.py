@@ -148,3 +148,10 @@ def test_the_module_runs_in_the_playbooks_directory(tmp_path):
     with mock.patch("ansible.plugins.action.ActionBase.run", return_value={}):
         act.run(task_vars={})
     assert seen["cwd"] == str(tmp_path)
+
+
+def test_invocation_is_left_out_below_the_verbosity_that_shows_it():
+    m = InProcessModule("federation_status", {"namespace": "x"}, check_mode=False, diff=False,
+                        invocation=False, **federation_status.module_options())
+    result = exit_of(lambda: m.exit_json(changed=False))
+    assert "invocation" not in result and result["changed"] is False
