@@ -243,8 +243,8 @@ def write_doc(results: list[dict], path: Path, total_seconds: float) -> None:
     path.write_text(template.format(
         rows=rows, when=when, machine=machine,
         duration_note=(f"the whole `make bench` took {total_seconds / 60:.0f} min"
-                       if total_seconds else "**assembled from separate development runs** on a "
-                       "machine shared with five other sessions, not one `make bench`"),
+                       if total_seconds else "**assembled from separate runs of the same commit**, "
+                       "not one `make bench` (see \"What these runs say\")"),
         aims="\n".join(aims(results)), largest=largest["meshes"], profile_table=table,
         roles=roles, rerun_roles=rroles, tasks=summary["tasks"],
         small_tasks=summary["small_tasks"], small_seconds=summary["small_seconds"],
